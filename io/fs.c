@@ -1,0 +1,153 @@
+#include "io/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/err.h"
+
+int rd_fs_mkdirs(const char *dir) {
+  char buf[RD_PATH_MAX];
+  size_t n = strlen(dir);
+  if (n == 0) return RD_OK;
+  if (n >= sizeof buf) return rd_err(RD_EINVAL, "path too long: %s", dir);
+  memcpy(buf, dir, n + 1);
+  for (size_t i = 1; i <= n; i++) {
+    if (buf[i] == '/' || buf[i] == '\0') {
+      char c = buf[i];
+      buf[i] = '\0';
+      if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+        return rd_err(RD_EIO, "cannot create folder %s: %s", buf, strerror(errno));
+      buf[i] = c;
+    }
+  }
+  if (!rd_fs_isdir(dir)) return rd_err(RD_EIO, "%s exists and is not a folder", dir);
+  return RD_OK;
+}
+
+int rd_fs_mkparent(const char *path) {
+  char buf[RD_PATH_MAX];
+  size_t n = strlen(path);
+  if (n >= sizeof buf) return rd_err(RD_EINVAL, "path too long: %s", path);
+  memcpy(buf, path, n + 1);
+  char *slash = strrchr(buf, '/');
+  if (!slash || slash == buf) return RD_OK;
+  *slash = '\0';
+  return rd_fs_mkdirs(buf);
+}
+
+int rd_fs_exists(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0;
+}
+
+int rd_fs_isdir(const char *path) {
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int rd_fs_tmpname(const char *path, char *tmp, size_t n) {
+  const char *slash = strrchr(path, '/');
+  int len;
+  if (slash)
+    len = snprintf(tmp, n, "%.*s/.%s.tmp.%ld", (int)(slash - path), path, slash + 1, (long)getpid());
+  else
+    len = snprintf(tmp, n, ".%s.tmp.%ld", path, (long)getpid());
+  if (len < 0 || (size_t)len >= n) return rd_err(RD_EINVAL, "path too long: %s", path);
+  return RD_OK;
+}
+
+static int fsync_path(const char *path, int flags) {
+  int fd = open(path, flags);
+  if (fd < 0) return rd_err(RD_EIO, "cannot open %s to flush it: %s", path, strerror(errno));
+  /* Folders on some file systems refuse fsync (EINVAL); the data is still safe. */
+  if (fsync(fd) != 0 && errno != EINVAL) {
+    int e = errno;
+    close(fd);
+    return rd_err(RD_EIO, "cannot flush %s: %s", path, strerror(e));
+  }
+  close(fd);
+  return RD_OK;
+}
+
+int rd_fs_commit(const char *tmp, const char *path) {
+  RD_TRY(fsync_path(tmp, O_RDONLY));
+  if (rename(tmp, path) != 0)
+    return rd_err(RD_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+  char dir[RD_PATH_MAX];
+  const char *slash = strrchr(path, '/');
+  if (slash) {
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (dir[0] == '\0') strcpy(dir, "/");
+  } else {
+    strcpy(dir, ".");
+  }
+  return fsync_path(dir, O_RDONLY | O_DIRECTORY);
+}
+
+void rd_fs_discard(const char *tmp) { unlink(tmp); }
+
+int rd_fs_write_atomic(const char *path, const void *data, size_t n) {
+  char tmp[RD_PATH_MAX];
+  RD_TRY(rd_fs_tmpname(path, tmp, sizeof tmp));
+  FILE *f = fopen(tmp, "wb");
+  if (!f) return rd_err(RD_EIO, "cannot write %s: %s", path, strerror(errno));
+  size_t w = fwrite(data, 1, n, f);
+  int bad = (w != n) | (fflush(f) != 0);
+  int e = errno;
+  bad |= fclose(f) != 0;
+  if (bad) {
+    rd_fs_discard(tmp);
+    return rd_err(RD_EIO, "cannot write %s: %s", path, strerror(e));
+  }
+  int s = rd_fs_commit(tmp, path);
+  if (s < 0) rd_fs_discard(tmp);
+  return s;
+}
+
+int rd_fs_read_all(const char *path, char **data, size_t *n) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return rd_err(RD_EIO, "cannot open %s: %s", path, strerror(errno));
+  size_t cap = 4096, len = 0;
+  char *buf = malloc(cap);
+  if (!buf) {
+    fclose(f);
+    return rd_err(RD_ENOMEM, "out of memory reading %s", path);
+  }
+  for (;;) {
+    if (len + 1 >= cap) {
+      char *nb = realloc(buf, cap * 2);
+      if (!nb) {
+        free(buf);
+        fclose(f);
+        return rd_err(RD_ENOMEM, "out of memory reading %s", path);
+      }
+      buf = nb;
+      cap *= 2;
+    }
+    size_t r = fread(buf + len, 1, cap - 1 - len, f);
+    len += r;
+    if (r == 0) break;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(buf);
+    return rd_err(RD_EIO, "cannot read %s", path);
+  }
+  buf[len] = '\0';
+  *data = buf;
+  if (n) *n = len;
+  return RD_OK;
+}
+
+int rd_fs_join(char *out, size_t n, const char *a, const char *b) {
+  size_t la = strlen(a);
+  int len = (la > 0 && a[la - 1] == '/') ? snprintf(out, n, "%s%s", a, b)
+                                         : snprintf(out, n, "%s/%s", a, b);
+  if (len < 0 || (size_t)len >= n) return rd_err(RD_EINVAL, "path too long: %s/%s", a, b);
+  return RD_OK;
+}

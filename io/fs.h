@@ -1,0 +1,32 @@
+/* Files that appear only complete: every output of rediff is written under a
+ * temporary name beside its final path, flushed to disk, then renamed, so a
+ * crash or a kill leaves either the old file or the new one, never half of
+ * one. */
+#ifndef RD_IO_FS_H
+#define RD_IO_FS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#define RD_PATH_MAX 4096
+
+/* Creates dir and its parents (mode 0755); an existing dir is fine. */
+int rd_fs_mkdirs(const char *dir);
+/* Creates the parent folder of path. */
+int rd_fs_mkparent(const char *path);
+int rd_fs_exists(const char *path);
+int rd_fs_isdir(const char *path);
+/* The temporary name used for path: "<dir>/.<name>.tmp.<pid>". */
+int rd_fs_tmpname(const char *path, char *tmp, size_t n);
+/* fsync()s tmp, renames it to path and fsync()s the folder. */
+int rd_fs_commit(const char *tmp, const char *path);
+/* Removes a temporary file left by a failed write; ignores a missing file. */
+void rd_fs_discard(const char *tmp);
+/* Writes n bytes atomically (temporary name, fsync, rename). */
+int rd_fs_write_atomic(const char *path, const void *data, size_t n);
+/* Reads a whole file into a NUL-terminated malloc'd buffer. */
+int rd_fs_read_all(const char *path, char **data, size_t *n);
+/* Joins a and b with one '/'; errors when the result does not fit. */
+int rd_fs_join(char *out, size_t n, const char *a, const char *b);
+
+#endif
