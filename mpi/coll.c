@@ -1,0 +1,234 @@
+/* Collectives on host buffers with MPI. The NCCL backend of a CUDA build
+ * goes in its own file and is chosen by rd_comm.backend in each call here. */
+#include "mpi/coll.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/err.h"
+#include "mpi/mpicheck.h"
+
+/* MPI counts are int: longer buffers go in pieces of at most this many
+ * elements. Element-wise reductions are the same in pieces or whole. */
+#define RD_COLL_MAX_COUNT ((size_t)INT_MAX)
+
+int rd_comm_init_mpi(rd_comm *c, MPI_Comm comm) {
+  memset(c, 0, sizeof *c);
+  c->backend = RD_COMM_MPI;
+  c->mpi = comm;
+  RD_MPI(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
+  RD_MPI(MPI_Comm_rank(comm, &c->rank));
+  RD_MPI(MPI_Comm_size(comm, &c->size));
+  return RD_OK;
+}
+
+void rd_comm_free(rd_comm *c) {
+  /* The MPI backend holds nothing beyond the communicator, which belongs to
+   * whoever made it (rd_grid for the grid's three). */
+  c->impl = NULL;
+}
+
+static int check_backend(const rd_comm *c, const char *what) {
+  if (c->backend == RD_COMM_MPI) return RD_OK;
+  return rd_err(RD_ESTATE, "%s: collective backend %d is not built into this binary "
+                "(only MPI on host buffers is)", what, (int)c->backend);
+}
+
+static int check_root(const rd_comm *c, int root, const char *what) {
+  if (root >= 0 && root < c->size) return RD_OK;
+  return rd_err(RD_EINVAL, "%s: root rank %d is outside the %d ranks of the group", what,
+                root, c->size);
+}
+
+static int allreduce(const rd_comm *c, void *buf, size_t n, MPI_Datatype type, size_t esize,
+                     MPI_Op op, const char *what) {
+  RD_TRY(check_backend(c, what));
+  if (c->size == 1 || n == 0) return RD_OK;
+  char *p = buf;
+  for (size_t done = 0; done < n;) {
+    size_t k = n - done < RD_COLL_MAX_COUNT ? n - done : RD_COLL_MAX_COUNT;
+    RD_MPI(MPI_Allreduce(MPI_IN_PLACE, p + done * esize, (int)k, type, op, c->mpi));
+    done += k;
+  }
+  return RD_OK;
+}
+
+int rd_coll_allreduce_sum_f32(const rd_comm *c, float *buf, size_t n) {
+  return allreduce(c, buf, n, MPI_FLOAT, sizeof *buf, MPI_SUM, "all-reduce (float sum)");
+}
+
+int rd_coll_allreduce_sum_f64(const rd_comm *c, double *buf, size_t n) {
+  return allreduce(c, buf, n, MPI_DOUBLE, sizeof *buf, MPI_SUM, "all-reduce (double sum)");
+}
+
+int rd_coll_allreduce_sum_i64(const rd_comm *c, int64_t *buf, size_t n) {
+  return allreduce(c, buf, n, MPI_INT64_T, sizeof *buf, MPI_SUM, "all-reduce (int64 sum)");
+}
+
+int rd_coll_allreduce_max_f32(const rd_comm *c, float *buf, size_t n) {
+  return allreduce(c, buf, n, MPI_FLOAT, sizeof *buf, MPI_MAX, "all-reduce (float max)");
+}
+
+/* Why buckets, rather than one all-reduce of all gradients or one per tensor:
+ * - one call per tensor is latency-bound for the many small tensors (norm
+ *   gains, biases); a bucket fuses them into messages big enough for the
+ *   bandwidth-optimal algorithms (ring, recursive halving);
+ * - one call for everything holds the library's temporary buffers at the
+ *   size of the whole model and can only start when the last gradient is
+ *   done; bounded buckets keep those buffers bounded and let the caller post
+ *   each bucket as soon as its gradients are final, overlapping
+ *   communication with the rest of the backward pass (as PyTorch DDP and
+ *   Megatron do, with buckets of tens of MB);
+ * - with several buckets in flight, the library pipelines them: one is on the
+ *   wire while another is being summed.
+ * Open MPI advances nonblocking collectives inside MPI calls, so on the host
+ * path the overlap happens while the caller waits; NCCL overlaps on its
+ * stream. The buckets are disjoint slices of buf, so posting them all in
+ * place at once is legal. */
+int rd_coll_allreduce_buckets(const rd_comm *c, float *buf, size_t n, size_t bucket_elems) {
+  const char *what = "bucketed all-reduce (float sum)";
+  RD_TRY(check_backend(c, what));
+  if (bucket_elems == 0) return rd_err(RD_EINVAL, "%s: bucket size must be at least 1 element", what);
+  if (c->size == 1 || n == 0) return RD_OK;
+  if (bucket_elems > RD_COLL_MAX_COUNT) bucket_elems = RD_COLL_MAX_COUNT;
+  size_t nb = (n + bucket_elems - 1) / bucket_elems;
+  MPI_Request *req = rd_malloc(nb * sizeof *req, "all-reduce bucket requests");
+  if (!req) return RD_ENOMEM;
+  int rc = RD_OK;
+  size_t posted = 0;
+  for (; posted < nb; posted++) {
+    size_t off = posted * bucket_elems;
+    size_t k = n - off < bucket_elems ? n - off : bucket_elems;
+    int e = MPI_Iallreduce(MPI_IN_PLACE, buf + off, (int)k, MPI_FLOAT, MPI_SUM, c->mpi,
+                           &req[posted]);
+    if (e != MPI_SUCCESS) {
+      rc = rd_mpi_err_at(e, __FILE__, __LINE__, "MPI_Iallreduce(bucket)");
+      break;
+    }
+  }
+  /* Wait even after a failed post: the posted buckets still use buf. */
+  int e = MPI_Waitall((int)posted, req, MPI_STATUSES_IGNORE);
+  if (e != MPI_SUCCESS && rc == RD_OK)
+    rc = rd_mpi_err_at(e, __FILE__, __LINE__, "MPI_Waitall(buckets)");
+  free(req);
+  return rc;
+}
+
+int rd_coll_allgather_f32(const rd_comm *c, const float *send, float *recv, size_t n) {
+  const char *what = "all-gather (float)";
+  RD_TRY(check_backend(c, what));
+  if (n > RD_COLL_MAX_COUNT)
+    return rd_err(RD_EINVAL, "%s: %zu elements per rank exceed MPI's int count", what, n);
+  if (n == 0) return RD_OK;
+  if (c->size == 1) {
+    if (send && send != recv) memmove(recv, send, n * sizeof *recv);
+    return RD_OK;
+  }
+  RD_MPI(MPI_Allgather(send ? (const void *)send : MPI_IN_PLACE, (int)n, MPI_FLOAT, recv,
+                       (int)n, MPI_FLOAT, c->mpi));
+  return RD_OK;
+}
+
+int rd_coll_reduce_scatter_sum_f32(const rd_comm *c, const float *send, float *recv, size_t n) {
+  const char *what = "reduce-scatter (float sum)";
+  RD_TRY(check_backend(c, what));
+  if (n > RD_COLL_MAX_COUNT)
+    return rd_err(RD_EINVAL, "%s: %zu elements per rank exceed MPI's int count", what, n);
+  if (n == 0) return RD_OK;
+  if (c->size == 1) {
+    if (send != recv) memmove(recv, send, n * sizeof *recv);
+    return RD_OK;
+  }
+  RD_MPI(MPI_Reduce_scatter_block(send, recv, (int)n, MPI_FLOAT, MPI_SUM, c->mpi));
+  return RD_OK;
+}
+
+int rd_coll_bcast(const rd_comm *c, void *buf, size_t nbytes, int root) {
+  const char *what = "broadcast";
+  RD_TRY(check_backend(c, what));
+  RD_TRY(check_root(c, root, what));
+  if (c->size == 1) return RD_OK;
+  char *p = buf;
+  for (size_t done = 0; done < nbytes;) {
+    size_t k = nbytes - done < RD_COLL_MAX_COUNT ? nbytes - done : RD_COLL_MAX_COUNT;
+    RD_MPI(MPI_Bcast(p + done, (int)k, MPI_BYTE, root, c->mpi));
+    done += k;
+  }
+  return RD_OK;
+}
+
+void rd_coll_records_free(rd_coll_records *r) {
+  free(r->len);
+  free(r->off);
+  free(r->data);
+  memset(r, 0, sizeof *r);
+}
+
+/* Root-side buffers for the records, sized from the gathered lengths. */
+static int records_alloc(rd_coll_records *out, const uint64_t *lens, int n) {
+  size_t total = 0;
+  for (int i = 0; i < n; i++) total += (size_t)lens[i];
+  out->len = rd_calloc((size_t)n, sizeof *out->len, "gathered record lengths");
+  out->off = rd_calloc((size_t)n, sizeof *out->off, "gathered record offsets");
+  out->data = rd_malloc(total, "gathered records");
+  if (!out->len || !out->off || !out->data) return RD_ENOMEM;
+  out->n = n;
+  for (int i = 0, off = 0; i < n; i++) {
+    out->len[i] = (size_t)lens[i];
+    out->off[i] = (size_t)off;
+    off += (int)lens[i];
+  }
+  return RD_OK;
+}
+
+static int gather_records(const rd_comm *c, const void *rec, size_t nbytes, int root,
+                          rd_coll_records *out, uint64_t *lens, int *counts, int *displs) {
+  const char *what = "gather of records";
+  /* Every rank learns every size (not only the root), so the 2 GiB check
+   * below fails on all ranks alike instead of leaving some in MPI_Gatherv. */
+  uint64_t mine = (uint64_t)nbytes;
+  if (c->size == 1) {
+    lens[0] = mine;
+  } else {
+    RD_MPI(MPI_Allgather(&mine, 1, MPI_UINT64_T, lens, 1, MPI_UINT64_T, c->mpi));
+  }
+  uint64_t total = 0;
+  for (int i = 0; i < c->size; i++) total += lens[i];
+  if (total > (uint64_t)INT_MAX)
+    return rd_err(RD_EINVAL, "%s: %llu bytes in all exceed MPI's 2 GiB limit for one gather "
+                  "(rank %d sends %llu)", what, (unsigned long long)total, c->rank,
+                  (unsigned long long)mine);
+  if (c->rank == root) RD_TRY(records_alloc(out, lens, c->size));
+  if (c->size == 1) {
+    if (nbytes) memcpy(out->data, rec, nbytes);
+    return RD_OK;
+  }
+  if (c->rank == root)
+    for (int i = 0; i < c->size; i++) {
+      counts[i] = (int)lens[i];
+      displs[i] = (int)out->off[i];
+    }
+  RD_MPI(MPI_Gatherv(rec, (int)nbytes, MPI_BYTE, out->data, counts, displs, MPI_BYTE, root,
+                     c->mpi));
+  return RD_OK;
+}
+
+int rd_coll_gather_records(const rd_comm *c, const void *rec, size_t nbytes, int root,
+                           rd_coll_records *out) {
+  const char *what = "gather of records";
+  memset(out, 0, sizeof *out);
+  RD_TRY(check_backend(c, what));
+  RD_TRY(check_root(c, root, what));
+  uint64_t *lens = rd_calloc((size_t)c->size, sizeof *lens, "record sizes");
+  int *counts = rd_calloc((size_t)c->size, sizeof *counts, "record counts");
+  int *displs = rd_calloc((size_t)c->size, sizeof *displs, "record displacements");
+  int rc = (lens && counts && displs) ? gather_records(c, rec, nbytes, root, out, lens, counts,
+                                                       displs)
+                                      : RD_ENOMEM;
+  free(lens);
+  free(counts);
+  free(displs);
+  if (rc < 0) rd_coll_records_free(out);
+  return rc;
+}

@@ -1,0 +1,99 @@
+/* Collectives: the one interface the model and the stages call.
+ *
+ * Every call takes an rd_comm, a handle for a group of ranks and the backend
+ * that moves the bytes. Today there is one backend, MPI on host buffers. A
+ * CUDA build adds NCCL on device buffers behind these same calls (the rd_comm
+ * then also carries the NCCL communicator, set up from the MPI one by sharing
+ * the NCCL id with MPI_Bcast), so callers never name MPI or NCCL.
+ *
+ * Every call is collective over the rd_comm: all its ranks call it in the
+ * same order with the same counts (and the same root). Counts are elements
+ * unless the name says bytes. On a one-rank rd_comm every call returns at
+ * once with the data as it is (the sum over one rank is the buffer itself).
+ *
+ * Determinism. A sum is computed in an order the library chooses from the
+ * message size and the number of ranks. Open MPI's algorithms are fixed
+ * functions of (communicator size, count, datatype, algorithm choice), so on a
+ * fixed grid the same inputs give bitwise the same sums on every run: a run
+ * and its rerun match exactly. Across DIFFERENT dp sizes they do not: float
+ * addition is not associative, and going from dp = 1 to dp = 4 changes both
+ * the order of the per-rank partial sums and what each rank summed locally.
+ * The difference is rounding, bounded by about (p - 1) * eps * sum_i |x_i| for
+ * a sum of p terms (eps = 2^-24 for float, 2^-53 for double), and in practice
+ * around sqrt(p) * eps relative. So tests that compare a dp x tp run with a
+ * single process use relative tolerances: about 1e-6 on one step's gradients
+ * and losses, looser (1e-4 .. 1e-3) after many optimizer steps, where AdamW's
+ * division by sqrt(v) amplifies differences in tiny second moments. Loss and
+ * token-count reductions use double and int64 (rd_coll_allreduce_sum_f64 and
+ * _i64) so logged numbers do not drift with the grid: int64 sums are exact and
+ * double rounding is far below what a log shows. See docs/parallel.md. */
+#ifndef RD_MPI_COLL_H
+#define RD_MPI_COLL_H
+
+#include <mpi.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+  RD_COMM_MPI = 0, /* MPI on host buffers */
+  RD_COMM_NCCL = 1 /* NCCL on device buffers (CUDA builds; not yet built) */
+} rd_comm_backend;
+
+typedef struct {
+  rd_comm_backend backend;
+  MPI_Comm mpi; /* the group; with NCCL it also bootstraps the NCCL comm */
+  int rank;     /* this rank's index in the group */
+  int size;     /* ranks in the group */
+  void *impl;   /* backend state beyond MPI (NCCL comm, stream); NULL for MPI */
+} rd_comm;
+
+/* Wraps comm (not owned: rd_comm_free does not free it) with the MPI backend
+ * and sets MPI_ERRORS_RETURN on it so failures come back as RD_EMPI. */
+int rd_comm_init_mpi(rd_comm *c, MPI_Comm comm);
+/* Releases backend state (none for MPI); the MPI communicator stays. */
+void rd_comm_free(rd_comm *c);
+
+/* In place, element-wise over the ranks: buf[i] = sum (or max) of every
+ * rank's buf[i]. n elements, the same n on every rank. */
+int rd_coll_allreduce_sum_f32(const rd_comm *c, float *buf, size_t n);
+int rd_coll_allreduce_sum_f64(const rd_comm *c, double *buf, size_t n);
+int rd_coll_allreduce_sum_i64(const rd_comm *c, int64_t *buf, size_t n);
+int rd_coll_allreduce_max_f32(const rd_comm *c, float *buf, size_t n);
+
+/* The sum all-reduce of a large buffer (gradients) as one nonblocking
+ * all-reduce per bucket of bucket_elems elements (the last may be shorter),
+ * all in flight together, then waited for. Same result as
+ * rd_coll_allreduce_sum_f32 up to the summation-order note above. */
+int rd_coll_allreduce_buckets(const rd_comm *c, float *buf, size_t n, size_t bucket_elems);
+
+/* recv[r * n .. r * n + n) = rank r's send[0 .. n) on every rank.
+ * recv: [size * n]. send == NULL means in place: this rank's block is
+ * already at recv + rank * n. */
+int rd_coll_allgather_f32(const rd_comm *c, const float *send, float *recv, size_t n);
+
+/* recv[0 .. n) = sum over ranks of their send[rank * n .. rank * n + n).
+ * send: [size * n], recv: [n]. */
+int rd_coll_reduce_scatter_sum_f32(const rd_comm *c, const float *send, float *recv, size_t n);
+
+/* buf[0 .. nbytes) of rank root copied to every rank. */
+int rd_coll_bcast(const rd_comm *c, void *buf, size_t nbytes, int root);
+
+/* Records gathered to one rank, in rank order, back to back. */
+typedef struct {
+  int n;               /* records held: the comm size on the root, 0 elsewhere */
+  size_t *len;         /* [n] bytes of rank i's record */
+  size_t *off;         /* [n] offset of rank i's record in data */
+  unsigned char *data; /* [sum of len] the records */
+} rd_coll_records;
+
+/* Gathers every rank's record (nbytes bytes, may differ per rank, may be 0)
+ * to root: on root, out holds rank i's record at out->data + out->off[i],
+ * out->len[i] bytes long; elsewhere out is empty (n = 0). The whole gather
+ * must stay under 2 GiB (MPI's int displacements); every rank checks this
+ * from the gathered sizes, so all fail together when it does not. Free out
+ * with rd_coll_records_free on every rank. */
+int rd_coll_gather_records(const rd_comm *c, const void *rec, size_t nbytes, int root,
+                           rd_coll_records *out);
+void rd_coll_records_free(rd_coll_records *r);
+
+#endif
