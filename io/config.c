@@ -31,6 +31,7 @@ typedef enum { K_INT, K_U64, K_FLOAT, K_BOOL, K_STR, K_INTS, K_STRS } rd_kind;
 /* Which ends of a numeric range are excluded: (lo, hi], [lo, hi), ... */
 enum { R_LO_OPEN = 1, R_HI_OPEN = 2 };
 
+/* clang-format off */
 typedef struct {
   const char *name;           /* "section.key", or "key" at the top level */
   rd_kind kind;
@@ -160,6 +161,7 @@ static const rd_cfg_key rd_keys[] = {
     STRS("slurm.setup", slurm.setup, "[]", 0, RD_CFG_LIST, NULL, "shell lines run before each stage"),
     STRS("slurm.extra", slurm.extra, "[]", 0, RD_CFG_LIST, NULL, "extra #SBATCH lines"),
 };
+/* clang-format on */
 #define RD_N_KEYS (int)(sizeof rd_keys / sizeof rd_keys[0])
 
 /* One sentence per section, for the emitted YAML and the reference. */
@@ -216,8 +218,10 @@ __attribute__((format(printf, 2, 3))) static void sb_printf(rd_sb *b, const char
   va_start(ap, fmt);
   int n = vsnprintf(buf, sizeof buf, fmt, ap);
   va_end(ap);
-  if (n < 0) b->oom = 1;
-  else sb_put(b, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
+  if (n < 0)
+    b->oom = 1;
+  else
+    sb_put(b, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
 }
 
 static const rd_cfg_key *find_key(const char *name) {
@@ -300,16 +304,19 @@ static void suggest(const char *name, int top, char *out, size_t n) {
  * or one assignment (messages give the assignment). */
 typedef struct {
   const char *file;
-  const char *label; /* "--set" or "default of" when file is NULL */
+  const char *label; /* "--set" or "default" when file is NULL */
   const char *text;  /* the assignment */
 } rd_src;
 
 static void place(char *buf, size_t n, const rd_src *s, yaml_mark_t m) {
-  if (s->file) snprintf(buf, n, "%s:%zu:%zu", s->file, m.line + 1, m.column + 1);
-  else snprintf(buf, n, "%s %s", s->label, s->text);
+  if (s->file)
+    snprintf(buf, n, "%s:%zu:%zu", s->file, m.line + 1, m.column + 1);
+  else
+    snprintf(buf, n, "%s %s", s->label, s->text);
 }
 
-__attribute__((format(printf, 3, 4))) static int fail_at(const rd_src *s, yaml_mark_t m, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static int fail_at(const rd_src *s, yaml_mark_t m, const char *fmt,
+                                                         ...) {
   char where[RD_CFG_LONGSTR + 64], msg[RD_CFG_LONGSTR + 512];
   place(where, sizeof where, s, m);
   va_list ap;
@@ -335,7 +342,7 @@ static const char *want_words(const rd_cfg_key *k) {
   case K_U64: return "an unsigned 64-bit integer";
   case K_FLOAT: return "a number";
   case K_BOOL: return "true or false";
-  case K_STR: return k->choices ? "one word" : "a string";
+  case K_STR: return "a string";
   case K_INTS: return "a list of integers like [1, 2]";
   case K_STRS: return "a list of strings like [a, b]";
   }
@@ -355,8 +362,10 @@ static int is_null_scalar(const yaml_node_t *n) {
 /* "must be > 0 and <= 1" for a key's range. */
 static void range_words(const rd_cfg_key *k, char *out, size_t n) {
   const char *lo_op = (k->open & R_LO_OPEN) ? ">" : ">=", *hi_op = (k->open & R_HI_OPEN) ? "<" : "<=";
-  if (k->hi >= BIG && k->kind != K_FLOAT) snprintf(out, n, "%s %.15g", lo_op, k->lo);
-  else snprintf(out, n, "%s %.15g and %s %.15g", lo_op, k->lo, hi_op, k->hi);
+  if (k->hi >= BIG && k->kind != K_FLOAT)
+    snprintf(out, n, "%s %.15g", lo_op, k->lo);
+  else
+    snprintf(out, n, "%s %.15g and %s %.15g", lo_op, k->lo, hi_op, k->hi);
 }
 
 static int in_range(const rd_cfg_key *k, double x) {
@@ -427,13 +436,15 @@ static int check_string(const rd_cfg_key *k, const char *name, const char *v, si
 }
 
 /* Reads one integer scalar for key (or list item) name into *out. */
-static int scalar_int(const rd_cfg_key *k, const char *name, const yaml_node_t *n, const rd_src *src, int *out) {
+static int scalar_int(const rd_cfg_key *k, const char *name, const yaml_node_t *n, const rd_src *src,
+                      int *out) {
   if (n->type != YAML_SCALAR_NODE)
     return fail_at(src, n->start_mark, "%s wants an integer, got %s", name, node_words(n));
   const char *v = (const char *)n->data.scalar.value;
   long long x;
-  if (!parse_int(v, &x)) return fail_at(src, n->start_mark, "%s wants an integer, got %s%s%s", name, *v ? "'" : "",
-                                        *v ? v : "nothing", *v ? "'" : "");
+  if (!parse_int(v, &x))
+    return fail_at(src, n->start_mark, "%s wants an integer, got %s%s%s", name, *v ? "'" : "",
+                   *v ? v : "nothing", *v ? "'" : "");
   if (!in_range(k, (double)x)) {
     char r[96];
     range_words(k, r, sizeof r);
@@ -444,7 +455,8 @@ static int scalar_int(const rd_cfg_key *k, const char *name, const yaml_node_t *
 }
 
 /* Stores the value node n (NULL: an empty scalar) into key k of cfg. */
-static int apply(rd_config *cfg, const rd_cfg_key *k, yaml_document_t *doc, yaml_node_t *n, const rd_src *src) {
+static int apply(rd_config *cfg, const rd_cfg_key *k, yaml_document_t *doc, yaml_node_t *n,
+                 const rd_src *src) {
   yaml_node_t empty;
   memset(&empty, 0, sizeof empty);
   if (!n) {
@@ -456,19 +468,31 @@ static int apply(rd_config *cfg, const rd_cfg_key *k, yaml_document_t *doc, yaml
   void *field = (char *)cfg + k->off;
   const char *quote_hint = src->file ? "" : " (quote a value with ': ' or '#' as YAML: --set 'key=\"...\"')";
   int is_list = k->kind == K_INTS || k->kind == K_STRS;
-  if (!is_list && n->type != YAML_SCALAR_NODE)
-    return fail_at(src, n->start_mark, "%s wants %s, got %s%s", k->name, want_words(k), node_words(n),
-                   k->kind == K_STR ? quote_hint : "");
+  if (!is_list && n->type != YAML_SCALAR_NODE) {
+    char want[128];
+    if (k->choices) {
+      char words[96];
+      choice_words(k->choices, words, sizeof words);
+      snprintf(want, sizeof want, "one of %s", words);
+    } else {
+      snprintf(want, sizeof want, "%s", want_words(k));
+    }
+    return fail_at(src, n->start_mark, "%s wants %s, got %s%s", k->name, want, node_words(n),
+                   k->kind == K_STR && !k->choices ? quote_hint : "");
+  }
   const char *v = n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : "";
   char vq[RD_CFG_LONGSTR + 8]; /* the value quoted for messages, or "nothing" */
-  if (*v) snprintf(vq, sizeof vq, "'%s'", v);
-  else snprintf(vq, sizeof vq, "nothing");
+  if (*v)
+    snprintf(vq, sizeof vq, "'%s'", v);
+  else
+    snprintf(vq, sizeof vq, "nothing");
 
   switch (k->kind) {
   case K_INT: return scalar_int(k, k->name, n, src, (int *)field);
   case K_U64: {
     uint64_t x;
-    if (!parse_u64(v, &x)) return fail_at(src, n->start_mark, "%s wants %s, got %s", k->name, want_words(k), vq);
+    if (!parse_u64(v, &x))
+      return fail_at(src, n->start_mark, "%s wants %s, got %s", k->name, want_words(k), vq);
     *(uint64_t *)field = x;
     return RD_OK;
   }
@@ -484,12 +508,16 @@ static int apply(rd_config *cfg, const rd_cfg_key *k, yaml_document_t *doc, yaml
     return RD_OK;
   }
   case K_BOOL:
-    if (strcasecmp(v, "true") == 0) *(int *)field = 1;
-    else if (strcasecmp(v, "false") == 0) *(int *)field = 0;
-    else return fail_at(src, n->start_mark, "%s wants true or false, got %s", k->name, vq);
+    if (strcasecmp(v, "true") == 0)
+      *(int *)field = 1;
+    else if (strcasecmp(v, "false") == 0)
+      *(int *)field = 0;
+    else
+      return fail_at(src, n->start_mark, "%s wants true or false, got %s", k->name, vq);
     return RD_OK;
   case K_STR: {
     size_t len = n->data.scalar.length;
+    if (is_null_scalar(n)) v = "", len = 0; /* `key:`, `~`, `null`: empty */
     if (check_string(k, k->name, v, len, k->size) < 0) {
       char msg[RD_CFG_LONGSTR + 256];
       snprintf(msg, sizeof msg, "%s", rd_err_msg());
@@ -501,7 +529,8 @@ static int apply(rd_config *cfg, const rd_cfg_key *k, yaml_document_t *doc, yaml
   }
   case K_INTS:
   case K_STRS: {
-    if (is_null_scalar(n)) n = NULL; /* `key:` with nothing: an empty list */
+    if (is_null_scalar(n))
+      n = NULL; /* `key:` with nothing: an empty list */
     else if (n->type != YAML_SEQUENCE_NODE)
       return fail_at(src, n->start_mark, "%s wants %s, got %s", k->name, want_words(k),
                      n->type == YAML_SCALAR_NODE ? vq : node_words(n));
@@ -528,12 +557,14 @@ static int apply(rd_config *cfg, const rd_cfg_key *k, yaml_document_t *doc, yaml
         if (it->type != YAML_SCALAR_NODE)
           return fail_at(src, it->start_mark, "%s wants a string, got %s", name, node_words(it));
         const char *s = (const char *)it->data.scalar.value;
-        if (check_string(k, name, s, it->data.scalar.length, RD_CFG_STR) < 0) {
+        size_t len = it->data.scalar.length;
+        if (is_null_scalar(it)) s = "", len = 0; /* `~`, `null`: empty */
+        if (check_string(k, name, s, len, RD_CFG_STR) < 0) {
           char msg[RD_CFG_LONGSTR + 256];
           snprintf(msg, sizeof msg, "%s", rd_err_msg());
           return fail_at(src, it->start_mark, "%s", msg);
         }
-        memcpy(out->v[i], s, it->data.scalar.length);
+        memcpy(out->v[i], s, len);
       }
       out->n = count;
     }
@@ -547,16 +578,19 @@ static int apply(rd_config *cfg, const rd_cfg_key *k, yaml_document_t *doc, yaml
 
 /* Turns libyaml's complaint into a message at its mark. */
 static int yaml_problem(const yaml_parser_t *p, const rd_src *src) {
-  if (p->error == YAML_MEMORY_ERROR) return rd_err_at(RD_ENOMEM, __FILE__, __LINE__, "libyaml ran out of memory");
+  if (p->error == YAML_MEMORY_ERROR)
+    return rd_err_at(RD_ENOMEM, __FILE__, __LINE__, "libyaml ran out of memory");
   const char *problem = p->problem ? p->problem : "unknown problem";
   if (p->error == YAML_READER_ERROR) {
     yaml_mark_t m = {.index = p->problem_offset};
-    if (src->file) return rd_err(RD_EINVAL, "%s: byte %zu: not valid UTF-8 text: %s", src->file, p->problem_offset, problem);
+    if (src->file)
+      return rd_err(RD_EINVAL, "%s: byte %zu: not valid UTF-8 text: %s", src->file, p->problem_offset,
+                    problem);
     return fail_at(src, m, "not valid UTF-8 text: %s", problem);
   }
   if (p->context)
-    return fail_at(src, p->problem_mark, "malformed YAML: %s (%s at line %zu, column %zu)", problem, p->context,
-                   p->context_mark.line + 1, p->context_mark.column + 1);
+    return fail_at(src, p->problem_mark, "malformed YAML: %s (%s at line %zu, column %zu)", problem,
+                   p->context, p->context_mark.line + 1, p->context_mark.column + 1);
   return fail_at(src, p->problem_mark, "malformed YAML: %s", problem);
 }
 
@@ -564,7 +598,8 @@ static int yaml_problem(const yaml_parser_t *p, const rd_src *src) {
  * this returns 0. */
 static int parse_doc(const char *text, size_t len, const rd_src *src, yaml_document_t *doc) {
   yaml_parser_t p;
-  if (!yaml_parser_initialize(&p)) return rd_err_at(RD_ENOMEM, __FILE__, __LINE__, "libyaml: yaml_parser_initialize failed");
+  if (!yaml_parser_initialize(&p))
+    return rd_err_at(RD_ENOMEM, __FILE__, __LINE__, "libyaml: yaml_parser_initialize failed");
   yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
   int s = RD_OK;
   if (!yaml_parser_load(&p, doc)) {
@@ -596,14 +631,16 @@ static void note_origin(rd_origin *org, int *seq, const rd_cfg_key *k, const rd_
   o->seq = ++*seq;
 }
 
-/* Errors when a mapping has the key at index i twice. */
+/* Errors when the key of pair already appeared earlier in map. */
 static int check_duplicate(yaml_document_t *doc, yaml_node_t *map, yaml_node_pair_t *pair, const char *what,
                            const rd_src *src) {
   yaml_node_t *key = yaml_document_get_node(doc, pair->key);
   for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < pair; q++) {
     yaml_node_t *other = yaml_document_get_node(doc, q->key);
-    if (other->type == YAML_SCALAR_NODE && strcmp((char *)other->data.scalar.value, (char *)key->data.scalar.value) == 0)
-      return fail_at(src, key->start_mark, "duplicate %s (first at line %zu)", what, other->start_mark.line + 1);
+    if (other->type == YAML_SCALAR_NODE &&
+        strcmp((char *)other->data.scalar.value, (char *)key->data.scalar.value) == 0)
+      return fail_at(src, key->start_mark, "duplicate %s (first at line %zu)", what,
+                     other->start_mark.line + 1);
   }
   return RD_OK;
 }
@@ -620,8 +657,8 @@ static int load_section(rd_config *cfg, yaml_document_t *doc, const char *sectio
                         const rd_src *src, rd_origin *org, int *seq) {
   if (is_null_scalar(map)) return RD_OK; /* `model:` with every key commented out */
   if (map->type != YAML_MAPPING_NODE)
-    return fail_at(src, map->start_mark, "section '%s' wants a mapping of keys (key: value lines), got %s", section,
-                   map->type == YAML_SCALAR_NODE ? "a value" : node_words(map));
+    return fail_at(src, map->start_mark, "section '%s' wants a mapping of keys (key: value lines), got %s",
+                   section, map->type == YAML_SCALAR_NODE ? "a value" : node_words(map));
   for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
     const char *name = "";
     RD_TRY(key_name(doc, pair, src, &name));
@@ -647,7 +684,8 @@ static int load_doc(rd_config *cfg, yaml_document_t *doc, const rd_src *src, rd_
   yaml_node_t *root = yaml_document_get_root_node(doc);
   if (!root || is_null_scalar(root)) return RD_OK; /* an empty file: all defaults */
   if (root->type != YAML_MAPPING_NODE)
-    return fail_at(src, root->start_mark, "the top level must be a mapping of sections (model:, train:, ...), got %s",
+    return fail_at(src, root->start_mark,
+                   "the top level must be a mapping of sections (model:, train:, ...), got %s",
                    root->type == YAML_SCALAR_NODE ? "a value" : node_words(root));
   for (yaml_node_pair_t *pair = root->data.mapping.pairs.start; pair < root->data.mapping.pairs.top; pair++) {
     const char *name = "";
@@ -669,8 +707,8 @@ static int load_doc(rd_config *cfg, yaml_document_t *doc, const rd_src *src, rd_
     } else {
       char hint[256];
       suggest(name, 1, hint, sizeof hint);
-      return fail_at(src, key->start_mark, "unknown %s '%s'%s", value->type == YAML_MAPPING_NODE ? "section" : "key",
-                     name, hint);
+      return fail_at(src, key->start_mark, "unknown %s '%s'%s",
+                     value->type == YAML_MAPPING_NODE ? "section" : "key", name, hint);
     }
   }
   return RD_OK;
@@ -689,7 +727,8 @@ static int set_one(rd_config *cfg, const char *label, const char *assignment, rd
   const rd_cfg_key *k = find_key(name);
   if (!k) {
     if (is_section(name))
-      return fail_at(&src, none, "'%s' is a section; set its keys one at a time (%s.<key>=value)", name, name);
+      return fail_at(&src, none, "'%s' is a section; set its keys one at a time (%s.<key>=value)", name,
+                     name);
     char hint[256];
     suggest(name, !strchr(name, '.'), hint, sizeof hint);
     return fail_at(&src, none, "unknown key '%s'%s", name, hint);
@@ -717,7 +756,9 @@ void rd_config_defaults(rd_config *cfg) {
   snprintf(cfg->source, sizeof cfg->source, "(defaults)");
 }
 
-int rd_config_set(rd_config *cfg, const char *assignment) { return set_one(cfg, "--set", assignment, NULL, NULL); }
+int rd_config_set(rd_config *cfg, const char *assignment) {
+  return set_one(cfg, "--set", assignment, NULL, NULL);
+}
 
 /* -------------------------------------------------------------- validation */
 
@@ -748,7 +789,8 @@ static int check_keys(const rd_config *cfg, rd_blame *b) {
     b->keys = k->name;
     switch (k->kind) {
     case K_INT:
-      if (!in_range(k, *(const int *)field)) return bad(b, k->name, "%s must be %s, got %d", k->name, r, *(const int *)field);
+      if (!in_range(k, *(const int *)field))
+        return bad(b, k->name, "%s must be %s, got %d", k->name, r, *(const int *)field);
       break;
     case K_FLOAT: {
       double x = *(const double *)field;
@@ -756,7 +798,8 @@ static int check_keys(const rd_config *cfg, rd_blame *b) {
       break;
     }
     case K_BOOL:
-      if (*(const int *)field != 0 && *(const int *)field != 1) return bad(b, k->name, "%s must be true or false", k->name);
+      if (*(const int *)field != 0 && *(const int *)field != 1)
+        return bad(b, k->name, "%s must be true or false", k->name);
       break;
     case K_U64: break;
     case K_STR: {
@@ -769,7 +812,8 @@ static int check_keys(const rd_config *cfg, rd_blame *b) {
     case K_INTS:
     case K_STRS: {
       int n = *(const int *)field; /* both list types start with n */
-      if (n < k->min_n || n > k->max_n) return bad(b, k->name, "%s wants %d to %d items, got %d", k->name, k->min_n, k->max_n, n);
+      if (n < k->min_n || n > k->max_n)
+        return bad(b, k->name, "%s wants %d to %d items, got %d", k->name, k->min_n, k->max_n, n);
       for (int j = 0; j < n; j++) {
         char name[96];
         snprintf(name, sizeof name, "%s[%d]", k->name, j);
@@ -821,9 +865,9 @@ static long slurm_seconds(const char *t) {
     long h = f[0], m = nf > 1 ? f[1] : 0, s = nf > 2 ? f[2] : 0;
     return ((days * 24 + h) * 60 + m) * 60 + s;
   }
-  if (nf == 1) return f[0] * 60;          /* M */
-  if (nf == 2) return f[0] * 60 + f[1];   /* M:S */
-  return (f[0] * 60 + f[1]) * 60 + f[2];  /* H:M:S */
+  if (nf == 1) return f[0] * 60;         /* M */
+  if (nf == 2) return f[0] * 60 + f[1];  /* M:S */
+  return (f[0] * 60 + f[1]) * 60 + f[2]; /* H:M:S */
 }
 
 static int has_duplicate_ints(const rd_cfg_ints *l, int *dup) {
@@ -836,24 +880,29 @@ static int has_duplicate_ints(const rd_cfg_ints *l, int *dup) {
 static int check_cross(const rd_config *c, rd_blame *b) {
   const rd_model_cfg *m = &c->model;
   if (m->image_size % m->patch)
-    return bad(b, "model.patch model.image_size", "model.patch (%d) must divide model.image_size (%d)", m->patch, m->image_size);
+    return bad(b, "model.patch model.image_size", "model.patch (%d) must divide model.image_size (%d)",
+               m->patch, m->image_size);
   if (m->d_model % m->n_heads)
-    return bad(b, "model.n_heads model.d_model", "model.n_heads (%d) must divide model.d_model (%d)", m->n_heads, m->d_model);
+    return bad(b, "model.n_heads model.d_model", "model.n_heads (%d) must divide model.d_model (%d)",
+               m->n_heads, m->d_model);
   if ((m->d_model / m->n_heads) % 2)
-    return bad(b, "model.n_heads model.d_model",
-               "the head size model.d_model / model.n_heads = %d must be even (rotary embeddings rotate pairs)",
-               m->d_model / m->n_heads);
+    return bad(
+        b, "model.n_heads model.d_model",
+        "the head size model.d_model / model.n_heads = %d must be even (rotary embeddings rotate pairs)",
+        m->d_model / m->n_heads);
   if (m->vision_d % m->vision_heads)
-    return bad(b, "model.vision_heads model.vision_d", "model.vision_heads (%d) must divide model.vision_d (%d)",
-               m->vision_heads, m->vision_d);
+    return bad(b, "model.vision_heads model.vision_d",
+               "model.vision_heads (%d) must divide model.vision_d (%d)", m->vision_heads, m->vision_d);
   if (c->data.min_objects > c->data.max_objects)
-    return bad(b, "data.min_objects data.max_objects", "data.min_objects (%d) must be <= data.max_objects (%d)",
-               c->data.min_objects, c->data.max_objects);
+    return bad(b, "data.min_objects data.max_objects",
+               "data.min_objects (%d) must be <= data.max_objects (%d)", c->data.min_objects,
+               c->data.max_objects);
 
   /* Tensor parallel splits heads, MLP hidden sizes and the vocabulary. */
   const rd_parallel_cfg *p = &c->parallel;
   if (p->ranks % p->tp)
-    return bad(b, "parallel.tp parallel.ranks", "parallel.tp (%d) must divide parallel.ranks (%d)", p->tp, p->ranks);
+    return bad(b, "parallel.tp parallel.ranks", "parallel.tp (%d) must divide parallel.ranks (%d)", p->tp,
+               p->ranks);
   static const struct {
     const char *name, *blame;
     size_t off;
@@ -867,8 +916,8 @@ static int check_cross(const rd_config *c, rd_blame *b) {
   for (size_t i = 0; i < sizeof split / sizeof split[0]; i++) {
     int v = *(const int *)((const char *)c + split[i].off);
     if (v % p->tp)
-      return bad(b, split[i].blame, "parallel.tp (%d) must divide %s (%d): tensor parallel splits it",
-                 p->tp, split[i].name, v);
+      return bad(b, split[i].blame, "parallel.tp (%d) must divide %s (%d): tensor parallel splits it", p->tp,
+                 split[i].name, v);
   }
   int dp = p->ranks / p->tp;
   if (c->train.batch_size % (dp * c->train.grad_accum))
@@ -879,15 +928,17 @@ static int check_cross(const rd_config *c, rd_blame *b) {
   int dup;
   for (int i = 0; i < c->draft.step_counts.n; i++)
     if (c->draft.step_counts.v[i] > m->gen_len)
-      return bad(b, "draft.step_counts model.gen_len",
-                 "draft.step_counts[%d] (%d) must be <= model.gen_len (%d): each step unmasks a token at least", i,
-                 c->draft.step_counts.v[i], m->gen_len);
+      return bad(
+          b, "draft.step_counts model.gen_len",
+          "draft.step_counts[%d] (%d) must be <= model.gen_len (%d): each step unmasks a token at least", i,
+          c->draft.step_counts.v[i], m->gen_len);
   if (has_duplicate_ints(&c->draft.step_counts, &dup))
     return bad(b, "draft.step_counts", "draft.step_counts lists %d twice", dup);
   for (int i = 0; i < c->eval.tokens_per_step.n; i++)
     if (c->eval.tokens_per_step.v[i] > m->gen_len)
-      return bad(b, "eval.tokens_per_step model.gen_len", "eval.tokens_per_step[%d] (%d) must be <= model.gen_len (%d)",
-                 i, c->eval.tokens_per_step.v[i], m->gen_len);
+      return bad(b, "eval.tokens_per_step model.gen_len",
+                 "eval.tokens_per_step[%d] (%d) must be <= model.gen_len (%d)", i,
+                 c->eval.tokens_per_step.v[i], m->gen_len);
   if (has_duplicate_ints(&c->eval.tokens_per_step, &dup))
     return bad(b, "eval.tokens_per_step", "eval.tokens_per_step lists %d twice", dup);
   for (int i = 0; i < c->eval.modes.n; i++)
@@ -895,8 +946,9 @@ static int check_cross(const rd_config *c, rd_blame *b) {
       if (strcmp(c->eval.modes.v[i], c->eval.modes.v[j]) == 0)
         return bad(b, "eval.modes", "eval.modes lists '%s' twice", c->eval.modes.v[i]);
   if (c->eval.n_samples > c->data.n_eval)
-    return bad(b, "eval.n_samples data.n_eval", "eval.n_samples (%d) must be <= data.n_eval (%d), the held-out samples",
-               c->eval.n_samples, c->data.n_eval);
+    return bad(b, "eval.n_samples data.n_eval",
+               "eval.n_samples (%d) must be <= data.n_eval (%d), the held-out samples", c->eval.n_samples,
+               c->data.n_eval);
   if (c->draft.n_samples > c->data.n_train)
     return bad(b, "draft.n_samples data.n_train", "draft.n_samples (%d) must be <= data.n_train (%d)",
                c->draft.n_samples, c->data.n_train);
@@ -913,8 +965,9 @@ static int check_cross(const rd_config *c, rd_blame *b) {
                "slurm.time '%s' is not a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)",
                c->slurm.time);
   if (c->slurm.signal_lead_s >= limit)
-    return bad(b, "slurm.signal_lead_s slurm.time", "slurm.signal_lead_s (%d) must be less than slurm.time (%s = %ld s)",
-               c->slurm.signal_lead_s, c->slurm.time, limit);
+    return bad(b, "slurm.signal_lead_s slurm.time",
+               "slurm.signal_lead_s (%d) must be less than slurm.time (%s = %ld s)", c->slurm.signal_lead_s,
+               c->slurm.time, limit);
   return RD_OK;
 }
 
@@ -992,11 +1045,16 @@ static void fmt_double(char *out, size_t n, double x) {
 static void sb_quoted(rd_sb *b, const char *s) {
   sb_str(b, "\"");
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\') sb_printf(b, "\\%c", *p);
-    else if (*p == '\n') sb_str(b, "\\n");
-    else if (*p == '\t') sb_str(b, "\\t");
-    else if (*p < 0x20 || *p == 0x7f) sb_printf(b, "\\x%02x", *p);
-    else sb_put(b, (const char *)p, 1);
+    if (*p == '"' || *p == '\\')
+      sb_printf(b, "\\%c", *p);
+    else if (*p == '\n')
+      sb_str(b, "\\n");
+    else if (*p == '\t')
+      sb_str(b, "\\t");
+    else if (*p < 0x20 || *p == 0x7f)
+      sb_printf(b, "\\x%02x", *p);
+    else
+      sb_put(b, (const char *)p, 1);
   }
   sb_str(b, "\"");
 }
@@ -1013,8 +1071,10 @@ static void sb_value(rd_sb *b, const rd_config *cfg, const rd_cfg_key *k) {
     break;
   case K_BOOL: sb_str(b, *(const int *)field ? "true" : "false"); break;
   case K_STR:
-    if (k->choices && choice_ok(k->choices, field)) sb_str(b, field); /* plain words read back as such */
-    else sb_quoted(b, field);
+    if (k->choices && choice_ok(k->choices, field))
+      sb_str(b, field); /* plain words read back as such */
+    else
+      sb_quoted(b, field);
     break;
   case K_INTS: {
     const rd_cfg_ints *l = field;
@@ -1028,8 +1088,10 @@ static void sb_value(rd_sb *b, const rd_config *cfg, const rd_cfg_key *k) {
     sb_str(b, "[");
     for (int i = 0; i < l->n; i++) {
       if (i) sb_str(b, ", ");
-      if (k->choices && choice_ok(k->choices, l->v[i])) sb_str(b, l->v[i]);
-      else sb_quoted(b, l->v[i]);
+      if (k->choices && choice_ok(k->choices, l->v[i]))
+        sb_str(b, l->v[i]);
+      else
+        sb_quoted(b, l->v[i]);
     }
     sb_str(b, "]");
     break;
@@ -1118,8 +1180,11 @@ static void doc_range(rd_sb *b, const rd_cfg_key *k) {
   switch (k->kind) {
   case K_INT:
   case K_FLOAT:
-    if (k->hi >= BIG && k->kind == K_INT) sb_printf(b, "%s %.15g", (k->open & R_LO_OPEN) ? ">" : ">=", k->lo);
-    else sb_printf(b, "%s%.15g, %.15g%s", (k->open & R_LO_OPEN) ? "(" : "[", k->lo, k->hi, (k->open & R_HI_OPEN) ? ")" : "]");
+    if (k->hi >= BIG && k->kind == K_INT)
+      sb_printf(b, "%s %.15g", (k->open & R_LO_OPEN) ? ">" : ">=", k->lo);
+    else
+      sb_printf(b, "%s%.15g, %.15g%s", (k->open & R_LO_OPEN) ? "(" : "[", k->lo, k->hi,
+                (k->open & R_HI_OPEN) ? ")" : "]");
     break;
   case K_U64: sb_str(b, "0 .. 2^64-1"); break;
   case K_BOOL: sb_str(b, "`true`, `false`"); break;
@@ -1130,9 +1195,7 @@ static void doc_range(rd_sb *b, const rd_cfg_key *k) {
       sb_printf(b, "%s%zu bytes, one line", k->lo > 0 ? "1 to " : "up to ", k->size - 1);
     }
     break;
-  case K_INTS:
-    sb_printf(b, "%d to %d items, each [%.15g, %.15g]", k->min_n, k->max_n, k->lo, k->hi);
-    break;
+  case K_INTS: sb_printf(b, "%d to %d items, each [%.15g, %.15g]", k->min_n, k->max_n, k->lo, k->hi); break;
   case K_STRS:
     sb_printf(b, "%d to %d items", k->min_n, k->max_n);
     if (k->choices) {
@@ -1148,8 +1211,10 @@ static void doc_range(rd_sb *b, const rd_cfg_key *k) {
 /* Markdown table cells: '|' would end the cell. */
 static void sb_cell(rd_sb *b, const char *s) {
   for (; *s; s++) {
-    if (*s == '|') sb_str(b, "\\|");
-    else sb_put(b, s, 1);
+    if (*s == '|')
+      sb_str(b, "\\|");
+    else
+      sb_put(b, s, 1);
   }
 }
 
@@ -1162,8 +1227,8 @@ int rd_config_doc(FILE *out) {
   sb_str(&b, head);
   for (int pass = -1; pass < RD_N_SECTIONS; pass++) {
     if (pass >= 0) {
-      sb_printf(&b, "\n## %s\n\n%c%s.\n\n", rd_sections[pass].name, toupper((unsigned char)rd_sections[pass].doc[0]),
-                rd_sections[pass].doc + 1);
+      sb_printf(&b, "\n## %s\n\n%c%s.\n\n", rd_sections[pass].name,
+                toupper((unsigned char)rd_sections[pass].doc[0]), rd_sections[pass].doc + 1);
       sb_str(&b, head);
     }
     for (int i = 0; i < RD_N_KEYS; i++) {

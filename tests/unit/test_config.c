@@ -49,21 +49,21 @@ static char *emit_string(const rd_config *cfg) {
 }
 
 /* Loading text as a file fails with "<file>:<where_msg>". */
-#define CHECK_YAML_ERR(text, where_msg)                                        \
-  do {                                                                         \
-    char want_[1024];                                                          \
-    const char *p_ = put("bad.yaml", (text));                                  \
-    snprintf(want_, sizeof want_, "%s:%s", p_, (where_msg));                   \
-    rd_config c_;                                                              \
-    CHECK_ERR(rd_config_load(&c_, p_, NULL, 0), want_);                        \
+#define CHECK_YAML_ERR(text, where_msg)                                                                      \
+  do {                                                                                                       \
+    char want_[1024];                                                                                        \
+    const char *p_ = put("bad.yaml", (text));                                                                \
+    snprintf(want_, sizeof want_, "%s:%s", p_, (where_msg));                                                 \
+    rd_config c_;                                                                                            \
+    CHECK_ERR(rd_config_load(&c_, p_, NULL, 0), want_);                                                      \
   } while (0)
 
 /* Loading the defaults plus one override fails with msg. */
-#define CHECK_SET_ERR(assignment, msg)                                         \
-  do {                                                                         \
-    const char *sets_[] = {(assignment)};                                      \
-    rd_config c_;                                                              \
-    CHECK_ERR(rd_config_load(&c_, NULL, sets_, 1), (msg));                     \
+#define CHECK_SET_ERR(assignment, msg)                                                                       \
+  do {                                                                                                       \
+    const char *sets_[] = {(assignment)};                                                                    \
+    rd_config c_;                                                                                            \
+    CHECK_ERR(rd_config_load(&c_, NULL, sets_, 1), (msg));                                                   \
   } while (0)
 
 static void test_defaults(void) {
@@ -118,7 +118,8 @@ static void test_tiny_yaml(void) {
   CHECK_OK(rd_fs_read_all(path, &text, &n));
   if (!text) return;
   const char *body = text;
-  while (*body == '#' || *body == '\n') body = strchr(body, '\n') ? strchr(body, '\n') + 1 : body + strlen(body);
+  while (*body == '#' || *body == '\n')
+    body = strchr(body, '\n') ? strchr(body, '\n') + 1 : body + strlen(body);
   char *want = emit_string(&def);
   int same = strcmp(body, want) == 0;
   CHECK_MSG(same, "configs/tiny.yaml differs from the defaults of io/config.c");
@@ -149,25 +150,26 @@ static void test_empty_file(void) {
 }
 
 static void test_values_load(void) {
-  const char *path = put("ok.yaml",
-                         "run_dir: runs/big   # a comment\n"
-                         "model:\n"
-                         "  d_model: 256\n"
-                         "  norm_eps: 1e-6\n"
-                         "data:\n"
-                         "  seed: 18446744073709551615\n"
-                         "  prompt: 'what: is \"here\"'\n"
-                         "stage1:\n"
-                         "  dynamic_rate: True\n"
-                         "  syntax: false\n"
-                         "eval:\n"
-                         "  tokens_per_step:\n"
-                         "    - 2\n"
-                         "    - 16\n"
-                         "  modes: [remask]\n"
-                         "slurm:\n"
-                         "  setup: [module load mpi, 'export X=1']\n"
-                         "  extra:\n");
+  const char *path = put("ok.yaml", "run_dir: runs/big   # a comment\n"
+                                    "model:\n"
+                                    "  d_model: 256\n"
+                                    "  norm_eps: 1e-6\n"
+                                    "data:\n"
+                                    "  seed: 18446744073709551615\n"
+                                    "  prompt: 'what: is \"here\"'\n"
+                                    "stage1:\n"
+                                    "  dynamic_rate: True\n"
+                                    "  syntax: false\n"
+                                    "eval:\n"
+                                    "  tokens_per_step:\n"
+                                    "    - 2\n"
+                                    "    - 16\n"
+                                    "  modes: [remask]\n"
+                                    "slurm:\n"
+                                    "  setup: [module load mpi, 'export X=1']\n"
+                                    "  extra:\n"
+                         "  account: ~\n"
+                         "  qos: 'null'\n");
   rd_config c;
   CHECK_OK(rd_config_load(&c, path, NULL, 0));
   CHECK(strcmp(c.run_dir, "runs/big") == 0);
@@ -179,10 +181,12 @@ static void test_values_load(void) {
   CHECK(c.eval.modes.n == 1 && strcmp(c.eval.modes.v[0], "remask") == 0);
   CHECK(c.slurm.setup.n == 2 && strcmp(c.slurm.setup.v[1], "export X=1") == 0);
   CHECK(c.slurm.extra.n == 0);
+  CHECK(c.slurm.account[0] == '\0' && strcmp(c.slurm.qos, "null") == 0);
 }
 
 static void test_unknown_names(void) {
-  CHECK_YAML_ERR("model:\n  d_modle: 64\n", "2:3: unknown key 'model.d_modle' (did you mean 'model.d_model'?)");
+  CHECK_YAML_ERR("model:\n  d_modle: 64\n",
+                 "2:3: unknown key 'model.d_modle' (did you mean 'model.d_model'?)");
   CHECK_YAML_ERR("model:\n  n_layers: 2\n  seed: 3\n",
                  "3:3: unknown key 'model.seed' (did you mean 'data.seed' or 'train.seed'?)");
   CHECK_YAML_ERR("model:\n  wibble: 3\n", "2:3: unknown key 'model.wibble'");
@@ -201,14 +205,19 @@ static void test_wrong_type(void) {
   CHECK_YAML_ERR("train:\n  lr: .nan\n", "2:7: train.lr wants a number, got '.nan'");
   CHECK_YAML_ERR("data:\n  seed: -1\n", "2:9: data.seed wants an unsigned 64-bit integer, got '-1'");
   CHECK_YAML_ERR("stage1:\n  syntax: maybe\n", "2:11: stage1.syntax wants true or false, got 'maybe'");
-  CHECK_YAML_ERR("eval:\n  tokens_per_step: [1, x]\n", "2:24: eval.tokens_per_step[1] wants an integer, got 'x'");
+  CHECK_YAML_ERR("eval:\n  tokens_per_step: [1, x]\n",
+                 "2:24: eval.tokens_per_step[1] wants an integer, got 'x'");
   /* a mapping or list where a value is wanted, and the other way round */
   CHECK_YAML_ERR("model:\n  d_model:\n    x: 1\n", "3:5: model.d_model wants an integer, got a mapping");
   CHECK_YAML_ERR("data:\n  prompt: [a, b]\n", "2:11: data.prompt wants a string, got a list");
-  CHECK_YAML_ERR("model: 5\n", "1:8: section 'model' wants a mapping of keys (key: value lines), got a value");
-  CHECK_YAML_ERR("model: [1]\n", "1:8: section 'model' wants a mapping of keys (key: value lines), got a list");
-  CHECK_YAML_ERR("eval:\n  modes: refine\n", "2:10: eval.modes wants a list of strings like [a, b], got 'refine'");
-  CHECK_YAML_ERR("eval:\n  modes: {a: 1}\n", "2:10: eval.modes wants a list of strings like [a, b], got a mapping");
+  CHECK_YAML_ERR("model: 5\n",
+                 "1:8: section 'model' wants a mapping of keys (key: value lines), got a value");
+  CHECK_YAML_ERR("model: [1]\n",
+                 "1:8: section 'model' wants a mapping of keys (key: value lines), got a list");
+  CHECK_YAML_ERR("eval:\n  modes: refine\n",
+                 "2:10: eval.modes wants a list of strings like [a, b], got 'refine'");
+  CHECK_YAML_ERR("eval:\n  modes: {a: 1}\n",
+                 "2:10: eval.modes wants a list of strings like [a, b], got a mapping");
   CHECK_YAML_ERR("slurm:\n  setup: [[a]]\n", "2:11: slurm.setup[0] wants a string, got a list");
   CHECK_YAML_ERR("- model\n", "1:1: the top level must be a mapping of sections");
   CHECK_YAML_ERR("[a]: 1\n", "1:1: a key must be a plain name, got a list");
@@ -223,7 +232,8 @@ static void test_out_of_range(void) {
                  "2:12: model.d_model must be >= 8 and <= 65536, got 99999999999999999999");
   CHECK_YAML_ERR("model:\n  gen_len: 4\n", "2:12: model.gen_len must be >= 8 and <= 65536, got 4");
   CHECK_YAML_ERR("data:\n  n_train: 0\n", "2:12: data.n_train must be >= 1, got 0");
-  CHECK_YAML_ERR("stage1:\n  replace_prob: -0.1\n", "2:17: stage1.replace_prob must be >= 0 and <= 1, got -0.1");
+  CHECK_YAML_ERR("stage1:\n  replace_prob: -0.1\n",
+                 "2:17: stage1.replace_prob must be >= 0 and <= 1, got -0.1");
   CHECK_YAML_ERR("eval:\n  tokens_per_step: []\n", "2:20: eval.tokens_per_step wants 1 to 16 items, got 0");
   CHECK_YAML_ERR("eval:\n  tokens_per_step: [1, 0]\n",
                  "2:24: eval.tokens_per_step[1] must be >= 1 and <= 65536, got 0");
@@ -236,36 +246,47 @@ static void test_out_of_range(void) {
 
 static void test_bad_enum(void) {
   CHECK_YAML_ERR("draft:\n  mode: refin\n", "2:9: draft.mode must be one of refine, remask; got 'refin'");
-  CHECK_YAML_ERR("expert:\n  kind: llm\n", "2:9: expert.kind must be one of scene, reference, command; got 'llm'");
-  CHECK_YAML_ERR("eval:\n  modes: [refine, fast]\n", "2:19: eval.modes[1] must be one of refine, remask; got 'fast'");
+  CHECK_YAML_ERR("expert:\n  kind: llm\n",
+                 "2:9: expert.kind must be one of scene, reference, command; got 'llm'");
+  CHECK_YAML_ERR("eval:\n  modes: [refine, fast]\n",
+                 "2:19: eval.modes[1] must be one of refine, remask; got 'fast'");
+  CHECK_YAML_ERR("draft:\n  mode: [refine]\n", "2:9: draft.mode wants one of refine, remask, got a list");
   CHECK_YAML_ERR("runtime:\n  device: gpu\n", "2:11: runtime.device must be one of cpu, cuda; got 'gpu'");
 }
 
 static void test_duplicates(void) {
-  CHECK_YAML_ERR("model:\n  d_model: 64\n  d_model: 32\n", "3:3: duplicate key 'model.d_model' (first at line 2)");
-  CHECK_YAML_ERR("model:\n  d_model: 64\nmodel:\n  n_layers: 2\n", "3:1: duplicate section 'model' (first at line 1)");
+  CHECK_YAML_ERR("model:\n  d_model: 64\n  d_model: 32\n",
+                 "3:3: duplicate key 'model.d_model' (first at line 2)");
+  CHECK_YAML_ERR("model:\n  d_model: 64\nmodel:\n  n_layers: 2\n",
+                 "3:1: duplicate section 'model' (first at line 1)");
   CHECK_YAML_ERR("run_dir: a\nrun_dir: b\n", "2:1: duplicate key 'run_dir' (first at line 1)");
 }
 
 static void test_malformed(void) {
-  CHECK_YAML_ERR("model:\n  d_model: 64\n  n_layers 2\n  d_ff: 8\n",
-                 "4:3: malformed YAML: could not find expected ':' (while scanning a simple key at line 3, column 3)");
-  CHECK_YAML_ERR("model:\n d_model: 1\n  n_layers: 2\n", "3:11: malformed YAML: mapping values are not allowed in this context");
+  CHECK_YAML_ERR(
+      "model:\n  d_model: 64\n  n_layers 2\n  d_ff: 8\n",
+      "4:3: malformed YAML: could not find expected ':' (while scanning a simple key at line 3, column 3)");
+  CHECK_YAML_ERR("model:\n d_model: 1\n  n_layers: 2\n",
+                 "3:11: malformed YAML: mapping values are not allowed in this context");
   CHECK_YAML_ERR("eval:\n  modes: [refine\n", "3:1: malformed YAML: did not find expected ',' or ']'");
-  CHECK_YAML_ERR("model:\n\td_model: 1\n", "2:1: malformed YAML: found character that cannot start any token");
+  CHECK_YAML_ERR("model:\n\td_model: 1\n",
+                 "2:1: malformed YAML: found character that cannot start any token");
   CHECK_YAML_ERR("model:\n  d_model: 64\n---\nmodel:\n  d_model: 32\n",
                  "4:1: a second YAML document (after '---'); a config is one document");
   rd_config c;
-  CHECK_ERR(rd_config_load(&c, put("latin1.yaml", "data:\n  prompt: caf\xe9\n"), NULL, 0), "not valid UTF-8 text");
+  CHECK_ERR(rd_config_load(&c, put("latin1.yaml", "data:\n  prompt: caf\xe9\n"), NULL, 0),
+            "not valid UTF-8 text");
 }
 
 static void test_required(void) {
   CHECK_YAML_ERR("expert:\n  timeout_s: 5\n  kind: command\n",
                  "3:3: expert.command is required when expert.kind is 'command'");
   rd_config c;
-  CHECK_OK(rd_config_load(&c, put("cmd.yaml", "expert:\n  kind: command\n  command: python3 judge.py --json\n"), NULL, 0));
+  CHECK_OK(rd_config_load(
+      &c, put("cmd.yaml", "expert:\n  kind: command\n  command: python3 judge.py --json\n"), NULL, 0));
   CHECK(strcmp(c.expert.command, "python3 judge.py --json") == 0);
-  CHECK_SET_ERR("expert.kind=command", "--set expert.kind=command: expert.command is required when expert.kind is 'command'");
+  CHECK_SET_ERR("expert.kind=command",
+                "--set expert.kind=command: expert.command is required when expert.kind is 'command'");
   /* the file names the kind, an override gives the command */
   const char *sets[] = {"expert.command=./judge --fast"};
   CHECK_OK(rd_config_load(&c, put("kind.yaml", "expert:\n  kind: command\n"), sets, 1));
@@ -274,31 +295,41 @@ static void test_required(void) {
   const char *unset[] = {"expert.command="};
   CHECK_ERR(rd_config_load(&c, put("cmd.yaml", "expert:\n  kind: command\n  command: x\n"), unset, 1),
             "--set expert.command=: expert.command is required when expert.kind is 'command'");
-  CHECK_SET_ERR("runtime.precision=bf16", "--set runtime.precision=bf16: runtime.precision bf16 needs runtime.device cuda");
+  CHECK_SET_ERR("runtime.precision=bf16",
+                "--set runtime.precision=bf16: runtime.precision bf16 needs runtime.device cuda");
 }
 
 static void test_cross_key(void) {
-  CHECK_YAML_ERR("model:\n  image_size: 48\n  patch: 7\n", "3:3: model.patch (7) must divide model.image_size (48)");
+  CHECK_YAML_ERR("model:\n  image_size: 48\n  patch: 7\n",
+                 "3:3: model.patch (7) must divide model.image_size (48)");
   CHECK_YAML_ERR("model:\n  image_size: 50\n", "2:3: model.patch (16) must divide model.image_size (50)");
   CHECK_YAML_ERR("model:\n  n_heads: 5\n", "2:3: model.n_heads (5) must divide model.d_model (128)");
-  CHECK_YAML_ERR("model:\n  n_heads: 128\n", "2:3: the head size model.d_model / model.n_heads = 1 must be even");
-  CHECK_YAML_ERR("model:\n  vision_heads: 3\n", "2:3: model.vision_heads (3) must divide model.vision_d (128)");
-  CHECK_YAML_ERR("data:\n  min_objects: 5\n  max_objects: 3\n", "3:3: data.min_objects (5) must be <= data.max_objects (3)");
+  CHECK_YAML_ERR("model:\n  n_heads: 128\n",
+                 "2:3: the head size model.d_model / model.n_heads = 1 must be even");
+  CHECK_YAML_ERR("model:\n  vision_heads: 3\n",
+                 "2:3: model.vision_heads (3) must divide model.vision_d (128)");
+  CHECK_YAML_ERR("data:\n  min_objects: 5\n  max_objects: 3\n",
+                 "3:3: data.min_objects (5) must be <= data.max_objects (3)");
   CHECK_YAML_ERR("data:\n  max_objects: 10\n", "2:16: data.max_objects must be >= 1 and <= 9, got 10");
   CHECK_YAML_ERR("parallel:\n  ranks: 4\n  tp: 3\n", "3:3: parallel.tp (3) must divide parallel.ranks (4)");
   CHECK_YAML_ERR("parallel:\n  ranks: 3\n  tp: 3\n", "3:3: parallel.tp (3) must divide model.n_heads (4)");
   CHECK_YAML_ERR("parallel:\n  ranks: 8\n  tp: 8\n", "3:3: parallel.tp (8) must divide model.n_heads (4)");
-  CHECK_YAML_ERR("train:\n  batch_size: 30\nparallel:\n  ranks: 4\n",
-                 "4:3: train.batch_size (30) must be a multiple of data-parallel ranks x train.grad_accum (4 x 1)");
-  CHECK_YAML_ERR("draft:\n  step_counts: [128, 16]\n", "2:3: draft.step_counts[0] (128) must be <= model.gen_len (64)");
+  CHECK_YAML_ERR(
+      "train:\n  batch_size: 30\nparallel:\n  ranks: 4\n",
+      "4:3: train.batch_size (30) must be a multiple of data-parallel ranks x train.grad_accum (4 x 1)");
+  CHECK_YAML_ERR("draft:\n  step_counts: [128, 16]\n",
+                 "2:3: draft.step_counts[0] (128) must be <= model.gen_len (64)");
   CHECK_YAML_ERR("eval:\n  tokens_per_step: [1, 2, 2]\n", "2:3: eval.tokens_per_step lists 2 twice");
   CHECK_YAML_ERR("eval:\n  modes: [refine, refine]\n", "2:3: eval.modes lists 'refine' twice");
   CHECK_YAML_ERR("eval:\n  n_samples: 600\n", "2:3: eval.n_samples (600) must be <= data.n_eval (512)");
   CHECK_YAML_ERR("slurm:\n  time: soon\n", "2:3: slurm.time 'soon' is not a Slurm time limit");
-  CHECK_YAML_ERR("slurm:\n  time: \"1:30\"\n", "2:3: slurm.signal_lead_s (120) must be less than slurm.time (1:30 = 90 s)");
+  CHECK_YAML_ERR("slurm:\n  time: \"1:30\"\n",
+                 "2:3: slurm.signal_lead_s (120) must be less than slurm.time (1:30 = 90 s)");
   rd_config c;
   CHECK_OK(rd_config_load(&c, put("time.yaml", "slurm:\n  time: 2-12:00\n  signal_lead_s: 600\n"), NULL, 0));
-  CHECK_OK(rd_config_load(&c, put("tp.yaml", "parallel:\n  ranks: 4\n  tp: 2\ntrain:\n  batch_size: 16\n  grad_accum: 8\n"), NULL, 0));
+  CHECK_OK(rd_config_load(
+      &c, put("tp.yaml", "parallel:\n  ranks: 4\n  tp: 2\ntrain:\n  batch_size: 16\n  grad_accum: 8\n"), NULL,
+      0));
 
   /* validate on its own (the struct filled by code) has no place to name */
   rd_config_defaults(&c);
@@ -333,7 +364,8 @@ static void test_set(void) {
   rd_config c;
   CHECK_OK(rd_config_load(&c, path, sets, (int)(sizeof sets / sizeof sets[0])));
   CHECK(c.model.d_model == 96 && c.model.n_heads == 2);
-  CHECK(c.eval.tokens_per_step.n == 2 && c.eval.tokens_per_step.v[0] == 1 && c.eval.tokens_per_step.v[1] == 8);
+  CHECK(c.eval.tokens_per_step.n == 2 && c.eval.tokens_per_step.v[0] == 1 &&
+        c.eval.tokens_per_step.v[1] == 8);
   CHECK(strcmp(c.data.prompt, "look at it .") == 0);
   CHECK(c.slurm.setup.n == 2 && strcmp(c.slurm.setup.v[1], "b: c") == 0);
   CHECK(strcmp(c.expert.command, "python3 x.py --flag") == 0);
@@ -342,18 +374,24 @@ static void test_set(void) {
 
   CHECK_SET_ERR("model.d_model=abc", "--set model.d_model=abc: model.d_model wants an integer, got 'abc'");
   CHECK_SET_ERR("model.d_model=4", "--set model.d_model=4: model.d_model must be >= 8 and <= 65536, got 4");
-  CHECK_SET_ERR("model.d_modle=3", "--set model.d_modle=3: unknown key 'model.d_modle' (did you mean 'model.d_model'?)");
-  CHECK_SET_ERR("modle.d_model=3", "--set modle.d_model=3: unknown key 'modle.d_model' (did you mean 'model.d_model'?)");
+  CHECK_SET_ERR("model.d_modle=3",
+                "--set model.d_modle=3: unknown key 'model.d_modle' (did you mean 'model.d_model'?)");
+  CHECK_SET_ERR("modle.d_model=3",
+                "--set modle.d_model=3: unknown key 'modle.d_model' (did you mean 'model.d_model'?)");
   CHECK_SET_ERR("model=3", "--set model=3: 'model' is a section; set its keys one at a time");
   CHECK_SET_ERR("d_model", "--set d_model: want key.path=value");
-  CHECK_SET_ERR("draft.mode=fast", "--set draft.mode=fast: draft.mode must be one of refine, remask; got 'fast'");
+  CHECK_SET_ERR("draft.mode=fast",
+                "--set draft.mode=fast: draft.mode must be one of refine, remask; got 'fast'");
   CHECK_SET_ERR("eval.tokens_per_step=[1,", "--set eval.tokens_per_step=[1,: malformed YAML");
-  CHECK_SET_ERR("eval.tokens_per_step=4", "--set eval.tokens_per_step=4: eval.tokens_per_step wants a list of integers");
-  CHECK_SET_ERR("data.prompt=a: b", "--set data.prompt=a: b: data.prompt wants a string, got a mapping (quote");
+  CHECK_SET_ERR("eval.tokens_per_step=4",
+                "--set eval.tokens_per_step=4: eval.tokens_per_step wants a list of integers");
+  CHECK_SET_ERR("data.prompt=a: b",
+                "--set data.prompt=a: b: data.prompt wants a string, got a mapping (quote");
   CHECK_SET_ERR("model.patch=7", "--set model.patch=7: model.patch (7) must divide model.image_size (48)");
   /* a later file value is not the culprit when an override came after it */
   const char *patch[] = {"model.image_size=64", "model.patch=24"};
-  CHECK_ERR(rd_config_load(&c, path, patch, 2), "--set model.patch=24: model.patch (24) must divide model.image_size (64)");
+  CHECK_ERR(rd_config_load(&c, path, patch, 2),
+            "--set model.patch=24: model.patch (24) must divide model.image_size (64)");
 
   rd_config_defaults(&c);
   CHECK_OK(rd_config_set(&c, "train.threads=8"));
@@ -361,7 +399,8 @@ static void test_set(void) {
   CHECK_OK(rd_config_set(&c, "slurm.extra=[]"));
   CHECK_OK(rd_config_set(&c, "data.prompt='quoted: \"yes\"'"));
   CHECK(strcmp(c.data.prompt, "quoted: \"yes\"") == 0);
-  CHECK_ERR(rd_config_set(&c, "train.threads=0"), "--set train.threads=0: train.threads must be >= 1 and <= 1024, got 0");
+  CHECK_ERR(rd_config_set(&c, "train.threads=0"),
+            "--set train.threads=0: train.threads must be >= 1 and <= 1024, got 0");
 }
 
 static void roundtrip(const rd_config *c) {
@@ -465,7 +504,8 @@ static void test_docs_in_sync(void) {
   CHECK_MSG(b && e, "docs/config.md lacks the markers %s and %s", begin, end);
   if (b && e) {
     char *body = b + strlen(begin);
-    int same = (size_t)(e - body) == strlen(gen) + 1 && strncmp(body, gen, strlen(gen)) == 0 && body[strlen(gen)] == '\n';
+    int same = (size_t)(e - body) == strlen(gen) + 1 && strncmp(body, gen, strlen(gen)) == 0 &&
+               body[strlen(gen)] == '\n';
     CHECK_MSG(same, "docs/config.md is out of date with the key table of io/config.c");
     if (!same) {
       size_t head = (size_t)(body - text);
@@ -484,6 +524,6 @@ static void test_docs_in_sync(void) {
 
 RD_TEST_MAIN("config", RD_CASE(test_defaults), RD_CASE(test_tiny_yaml), RD_CASE(test_empty_file),
              RD_CASE(test_values_load), RD_CASE(test_unknown_names), RD_CASE(test_wrong_type),
-             RD_CASE(test_out_of_range), RD_CASE(test_bad_enum), RD_CASE(test_duplicates), RD_CASE(test_malformed),
-             RD_CASE(test_required), RD_CASE(test_cross_key), RD_CASE(test_set), RD_CASE(test_roundtrip),
-             RD_CASE(test_docs_in_sync))
+             RD_CASE(test_out_of_range), RD_CASE(test_bad_enum), RD_CASE(test_duplicates),
+             RD_CASE(test_malformed), RD_CASE(test_required), RD_CASE(test_cross_key), RD_CASE(test_set),
+             RD_CASE(test_roundtrip), RD_CASE(test_docs_in_sync))
