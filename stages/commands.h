@@ -7,6 +7,7 @@
 #include "stages/cli.h"
 
 int rd_cmd_config_show(const rd_cli *cli);
+int rd_cmd_config_doc(const rd_cli *cli);
 int rd_cmd_data_synth(const rd_cli *cli);
 int rd_cmd_data_info(const rd_cli *cli);
 int rd_cmd_data_show(const rd_cli *cli);

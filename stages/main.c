@@ -17,6 +17,7 @@ typedef struct {
 
 static const rd_command rd_commands[] = {
     {"config", "show", rd_cmd_config_show, "the effective config, defaults filled, as YAML"},
+    {"config", "doc", rd_cmd_config_doc, "every config key as Markdown (docs/config.md)"},
     {"data", "synth", rd_cmd_data_synth, "ShapesCap shards + vocab into RUN_DIR/data/"},
     {"data", "info", rd_cmd_data_info, "FILE: what a shard holds"},
     {"data", "show", rd_cmd_data_show, "FILE --index I --png OUT: one sample as a picture"},
