@@ -269,7 +269,8 @@ static double idf_of(const ngmap *df, const ngslot *g, double log_n) {
 /* tf-idf norms per order of the counts in m, with idf[slot] when given,
  * else looked up in df; and the "length" coco-caption's CiderD compares: it
  * adds term frequencies where its order index is 1, so it counts bigrams
- * (len - 1), not tokens. Kept, so scores match its numbers. */
+ * (len - 1), not tokens. Kept as written there; the length difference only
+ * changes when one caption is empty, and then the score is 0 either way. */
 static void tfidf_norms(const ngmap *m, const double *idf, const ngmap *df, double log_n,
                         double norm[4], int *length) {
   for (int n = 0; n < 4; n++) norm[n] = 0;
