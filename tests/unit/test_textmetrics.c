@@ -165,8 +165,9 @@ static void random_corpus(tcorpus *t, int n, uint64_t seed) {
   }
 }
 
-static int write_corpus(const tcorpus *t, char *path) {
-  strcpy(path, "/tmp/rd_textmetrics_XXXXXX");
+static int write_corpus(const tcorpus *t, char *path, size_t cap) {
+  const char *dir = getenv("TMPDIR");
+  snprintf(path, cap, "%s/rd_textmetrics_XXXXXX", dir && *dir ? dir : "/tmp");
   int fd = mkstemp(path);
   if (fd < 0) return -1;
   FILE *f = fdopen(fd, "w");
@@ -186,7 +187,7 @@ static int write_corpus(const tcorpus *t, char *path) {
 
 /* Runs a reference script on the corpus file; returns how many numbers it printed. */
 static int run_reference(const char *script, const char *corpus, double *out, int max) {
-  char cmd[4096];
+  char cmd[8400];
   snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/reference/%s' '%s'", rd_test_srcdir(), script,
            corpus);
   FILE *p = popen(cmd, "r");
@@ -203,8 +204,8 @@ static void check_against_python(int n, uint64_t seed) {
   random_corpus(t, n, seed);
   CHECK(t->n == n);
   rd_caption_corpus c = tc_view(t);
-  char path[64];
-  CHECK(write_corpus(t, path) == 0);
+  char path[4096];
+  CHECK(write_corpus(t, path, sizeof path) == 0);
 
   double *want = calloc((size_t)n + 8, sizeof *want), *per = calloc((size_t)n, sizeof *per), cider;
   CHECK_OK(rd_textmetrics_cider_d(&c, &cider, per));
