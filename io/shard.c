@@ -249,6 +249,8 @@ int rd_shard_writer_open(rd_shard_writer **out, const char *path, const rd_shard
   if (!valid_split(info->split))
     return rd_err(RD_EINVAL, "%s: split \"%s\"; use a short [a-z0-9_] name such as train or eval",
                   path, info->split);
+  if (info->vocab_hash == 0)
+    return rd_err(RD_EINVAL, "%s: vocab_hash 0; pass the hash of the vocabulary of the ids", path);
   if (chunk == 0) chunk = RD_SHARD_CHUNK;
   if (chunk < 1) return rd_err(RD_EINVAL, "%s: chunk of %d samples; must be >= 1", path, chunk);
   if (deflate < 0 || deflate > 9)

@@ -15,7 +15,10 @@
  * datasets, shapes, vocabulary hash, caption lengths), so later reads cannot
  * meet a surprise; every error names the file and the dataset. A shard set is
  * the shards <split>-00000.h5, <split>-00001.h5, ... of one folder, read by
- * global index. */
+ * global index.
+ *
+ * HDF5 here is built without thread safety: use a shard, a writer or a set
+ * from one thread at a time. */
 #ifndef RD_IO_SHARD_H
 #define RD_IO_SHARD_H
 

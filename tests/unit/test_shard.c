@@ -353,6 +353,22 @@ static void errors_name_file_and_dataset(void) {
   CHECK_ERR(rd_shard_open(&s, tmp_path("caplen.h5"), 0),
             "caplen.h5: dataset /caption_len: sample 3 has length 17, outside [0, 16]");
 
+  /* h5py writes string attributes as variable-length strings: accepted. */
+  f = edit_copy("vlen.h5");
+  CHECK(H5Adelete(f, "split") >= 0);
+  hid_t vt = H5Tcopy(H5T_C_S1), vs = H5Screate(H5S_SCALAR);
+  H5Tset_size(vt, H5T_VARIABLE);
+  hid_t va = H5Acreate2(f, "split", vt, vs, H5P_DEFAULT, H5P_DEFAULT);
+  const char *eval = "eval";
+  CHECK(va >= 0 && H5Awrite(va, vt, &eval) >= 0);
+  H5Aclose(va);
+  H5Sclose(vs);
+  H5Tclose(vt);
+  H5Fclose(f);
+  CHECK_OK(rd_shard_open(&s, tmp_path("vlen.h5"), HASH));
+  CHECK(s && strcmp(rd_shard_get_info(s)->split, "eval") == 0);
+  rd_shard_close(s);
+
   /* A dataset of the wrong rank. */
   f = edit_copy("rank.h5");
   CHECK(H5Ldelete(f, "/halluc", H5P_DEFAULT) >= 0);
@@ -459,6 +475,9 @@ static void failed_writers_leave_nothing(void) {
   strcpy(bad.split, "Train set");
   CHECK_ERR(rd_shard_writer_open(&w, path, &bad, 0, 0), "split \"Train set\"");
   CHECK_ERR(rd_shard_writer_open(&w, path, &in, 0, 12), "deflate level 12");
+  bad = in;
+  bad.vocab_hash = 0;
+  CHECK_ERR(rd_shard_writer_open(&w, path, &bad, 0, 0), "vocab_hash 0");
   CHECK(count_files(dir, ".") == 2);
   rd_shard_batch_free(&b);
 }
