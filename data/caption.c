@@ -42,10 +42,10 @@ int rd_caption_write(const rd_scene *s, const rd_shapes_params *p, uint64_t seed
     return rd_err(RD_EINVAL, "caption: scene has %d objects (1..%d)", s->n, RD_OBJECTS_MAX);
   rd_rng r;
   rd_rng_init(&r, seed, RD_RNG_CAPTION, (uint64_t)sample_id, 0);
-  /* Every draw happens whatever the budget keeps, so the stream is read in
-   * the same order for every scene size. */
+  /* Every draw happens before the budget is applied, so a smaller
+   * max_words drops sentences but never changes the phrasings of the rest. */
   rd_fact f;
-  planned count, objs[RD_OBJECTS_MAX], extra[16 + RD_SHAPES];
+  planned count, objs[RD_OBJECTS_MAX], extra[RD_RELATIONS_MAX + RD_SHAPES];
   int n_extra = 0;
 
   memset(&f, 0, sizeof f);
@@ -71,7 +71,8 @@ int rd_caption_write(const rd_scene *s, const rd_shapes_params *p, uint64_t seed
   for (int i = 0; i < k; i++) {
     int j = i + (int)rd_rng_below(&r, (uint32_t)(n_pairs - i));
     int x = pairs[i]; pairs[i] = pairs[j]; pairs[j] = x;
-    const rd_object *A = &s->obj[pairs[i] / RD_OBJECTS_MAX], *B = &s->obj[pairs[i] % RD_OBJECTS_MAX];
+    const rd_object *A = &s->obj[pairs[i] / RD_OBJECTS_MAX];
+    const rd_object *B = &s->obj[pairs[i] % RD_OBJECTS_MAX];
     int rel = A->col == B->col ? RD_REL_ABOVE
               : A->row == B->row ? RD_REL_LEFT_OF
                                  : (int)rd_rng_below(&r, RD_RELS);
@@ -101,7 +102,7 @@ int rd_caption_write(const rd_scene *s, const rd_shapes_params *p, uint64_t seed
     f.count = (int8_t)c;
     plan_fact(&extra[n_extra++], &f, ph, 0);
   }
-  int eorder[16 + RD_SHAPES];
+  int eorder[RD_RELATIONS_MAX + RD_SHAPES];
   for (int i = 0; i < n_extra; i++) eorder[i] = i;
   shuffle(&r, eorder, n_extra);
 
@@ -112,12 +113,14 @@ int rd_caption_write(const rd_scene *s, const rd_shapes_params *p, uint64_t seed
   while (total > p->max_words) {
     int longest = -1;
     for (int i = 0; i < s->n; i++)
-      if (objs[i].len > RD_GRAMMAR_MIN_OBJECT_WORDS && (longest < 0 || objs[i].len > objs[longest].len))
+      if (objs[i].len > RD_GRAMMAR_MIN_OBJECT_WORDS &&
+          (longest < 0 || objs[i].len > objs[longest].len))
         longest = i;
     planned *pl = longest >= 0 ? &objs[longest] : &count;
     if (longest < 0 && count.len == RD_GRAMMAR_MIN_COUNT_WORDS)
-      return rd_err(RD_EINVAL, "caption: a scene of %d objects needs at least %d words; max_words is %d",
-                    s->n, total, p->max_words);
+      return rd_err(RD_EINVAL,
+                    "caption: a scene of %d objects needs at least %d words; max_words is %d", s->n,
+                    total, p->max_words);
     rd_fact keep;
     rd_grammar_fact(pl->t, &pl->v, &keep);
     int shortest = longest >= 0 ? RD_PHRASINGS_OBJECT - 1 : 0;
@@ -128,7 +131,7 @@ int rd_caption_write(const rd_scene *s, const rd_shapes_params *p, uint64_t seed
   /* Relations (extra[0..k)) are fitted before shape counts: they carry
    * the most phrasing variety and are longer, so the short shape counts
    * would otherwise crowd them out. */
-  int keep_extra[16 + RD_SHAPES] = {0};
+  int keep_extra[RD_RELATIONS_MAX + RD_SHAPES] = {0};
   for (int pass = 0; pass < 2; pass++)
     for (int i = 0; i < n_extra; i++) {
       const planned *pl = &extra[eorder[i]];
@@ -139,7 +142,7 @@ int rd_caption_write(const rd_scene *s, const rd_shapes_params *p, uint64_t seed
 
   out->n = 0;
   if (stated) stated->n = 0;
-  const planned *seq[1 + RD_OBJECTS_MAX + 16 + RD_SHAPES];
+  const planned *seq[1 + RD_OBJECTS_MAX + RD_RELATIONS_MAX + RD_SHAPES];
   int n_seq = 0;
   seq[n_seq++] = &count;
   for (int i = 0; i < s->n; i++) seq[n_seq++] = &objs[i];
@@ -159,10 +162,13 @@ int rd_caption_write(const rd_scene *s, const rd_shapes_params *p, uint64_t seed
 int rd_fact_write(const rd_fact *f, int phrasing, int size_var, rd_words *out) {
   rd_sent v;
   int t = rd_grammar_from_fact(f, phrasing, size_var, &v);
-  if (t < 0) return rd_err(RD_EINVAL, "caption: cannot write fact of kind %d in phrasing %d", f->kind, phrasing);
+  if (t < 0)
+    return rd_err(RD_EINVAL, "caption: cannot write fact of kind %d in phrasing %d", f->kind,
+                  phrasing);
   int len = rd_grammar_len(t, &v);
   if (out->n < 0 || out->n + len > RD_WORDS_MAX)
-    return rd_err(RD_EINVAL, "caption: %d words do not fit after %d (max %d)", len, out->n, RD_WORDS_MAX);
+    return rd_err(RD_EINVAL, "caption: %d words do not fit after %d (max %d)", len, out->n,
+                  RD_WORDS_MAX);
   rd_grammar_write(t, &v, out->w + out->n);
   out->n += len;
   return RD_OK;

@@ -83,7 +83,8 @@ static int horizontal(int srel) { return srel == RD_SREL_LEFT || srel == RD_SREL
 
 int rd_grammar_len(int t, const rd_sent *v) {
   int n = 0;
-  for (const int8_t *c = templates[t].code; *c != T_END; c++) n += 1 + (*c == T_REL && horizontal(v->srel));
+  for (const int8_t *c = templates[t].code; *c != T_END; c++)
+    n += 1 + (*c == T_REL && horizontal(v->srel));
   return n;
 }
 

@@ -65,7 +65,9 @@ int rd_halluc_make(const rd_scene *s, const rd_words *caption, const rd_facts *s
   if (t < 0 || !rd_grammar_match(t, ids, sen->len, &v, NULL))
     return rd_err(RD_ESTATE, "hallucination: sentence at word %d does not re-parse", sen->start);
   switch (h) {
-  case H_COLOUR: v.colour = (v.colour + 1 + (int)rd_rng_below(&r, RD_COLOURS - 1)) % RD_COLOURS; break;
+  case H_COLOUR:
+    v.colour = (v.colour + 1 + (int)rd_rng_below(&r, RD_COLOURS - 1)) % RD_COLOURS;
+    break;
   case H_SHAPE: v.shape = (v.shape + 1 + (int)rd_rng_below(&r, RD_SHAPES - 1)) % RD_SHAPES; break;
   case H_SIZE:
     v.size = 1 - v.size;

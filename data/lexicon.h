@@ -5,7 +5,8 @@
 /* Static strings; NULL for a value out of range. */
 const char *rd_shape_name(int shape, int plural); /* "circle" / "circles" */
 const char *rd_colour_name(int colour);           /* "red" */
-const char *rd_size_name(int size, int variant);  /* variant 0: "large"/"small", 1: "big"/"little" */
+/* variant 0: "large" / "small", 1: "big" / "little" */
+const char *rd_size_name(int size, int variant);
 const char *rd_row_name(int row);                 /* "top", "middle", "bottom" */
 const char *rd_col_name(int col);                 /* "left", "centre", "right" */
 const char *rd_number_name(int n);                /* 1..9: "one" .. "nine" */

@@ -19,8 +19,8 @@ void rd_shapes_params_default(rd_shapes_params *p) {
 
 int rd_shapes_params_check(const rd_shapes_params *p) {
   if (p->grid != RD_GRID)
-    return rd_err(RD_EINVAL, "shapes: grid is %d, but the position words name a %dx%d grid", p->grid,
-                  RD_GRID, RD_GRID);
+    return rd_err(RD_EINVAL, "shapes: grid is %d, but the position words name a %dx%d grid",
+                  p->grid, RD_GRID, RD_GRID);
   if (p->image_size % RD_GRID || p->image_size / RD_GRID < 12 || p->image_size > 4096)
     return rd_err(RD_EINVAL,
                   "shapes: image_size %d must be a multiple of %d with cells of at least 12 px "
@@ -29,20 +29,24 @@ int rd_shapes_params_check(const rd_shapes_params *p) {
   if (p->min_objects < 1 || p->max_objects < p->min_objects || p->max_objects > RD_OBJECTS_MAX)
     return rd_err(RD_EINVAL, "shapes: need 1 <= min_objects (%d) <= max_objects (%d) <= %d",
                   p->min_objects, p->max_objects, RD_OBJECTS_MAX);
-  if (p->max_relations < 0 || p->max_relations > 16)
-    return rd_err(RD_EINVAL, "shapes: max_relations %d is outside 0..16", p->max_relations);
+  if (p->max_relations < 0 || p->max_relations > RD_RELATIONS_MAX)
+    return rd_err(RD_EINVAL, "shapes: max_relations %d is outside 0..%d", p->max_relations,
+                  RD_RELATIONS_MAX);
   int cell = p->image_size / RD_GRID;
   int slack = (cell - rd_object_pixels(cell, RD_SIZE_LARGE)) / 2;
   int jmax = slack < RD_JITTER_MAX ? slack : RD_JITTER_MAX;
   if (p->jitter < 0 || p->jitter > jmax)
-    return rd_err(RD_EINVAL, "shapes: jitter %d is outside 0..%d (large objects must stay in their %d px cell)",
+    return rd_err(RD_EINVAL,
+                  "shapes: jitter %d is outside 0..%d (large objects must stay in their %d px "
+                  "cell)",
                   p->jitter, jmax, cell);
   /* The count sentence and every object sentence are never dropped, so the
    * budget must hold their shortest phrasings. */
   int need = RD_GRAMMAR_MIN_COUNT_WORDS + RD_GRAMMAR_MIN_OBJECT_WORDS * p->max_objects;
   if (p->max_words < need || p->max_words > RD_WORDS_MAX)
     return rd_err(RD_EINVAL,
-                  "shapes: max_words %d must be in %d..%d (a caption of %d objects needs at least %d words)",
+                  "shapes: max_words %d must be in %d..%d (a caption of %d objects needs at "
+                  "least %d words)",
                   p->max_words, need, RD_WORDS_MAX, p->max_objects, need);
   return RD_OK;
 }

@@ -14,6 +14,8 @@
 #define RD_OBJECTS_MAX (RD_GRID * RD_GRID)
 /* Largest jitter any image size may ask for, in pixels; unpack rejects more. */
 #define RD_JITTER_MAX 4
+/* Most relation sentences a caption may ask for. */
+#define RD_RELATIONS_MAX 16
 /* Largest caption the grammar writes or the parser reads, in words. */
 #define RD_WORDS_MAX 128
 
