@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -150,4 +152,35 @@ int rd_fs_join(char *out, size_t n, const char *a, const char *b) {
                                          : snprintf(out, n, "%s/%s", a, b);
   if (len < 0 || (size_t)len >= n) return rd_err(RD_EINVAL, "path too long: %s/%s", a, b);
   return RD_OK;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st;
+  (void)flag;
+  (void)ftw;
+  return remove(path) == 0 ? 0 : -1;
+}
+
+int rd_fs_rmtree(const char *path) {
+  if (!rd_fs_exists(path)) return RD_OK;
+  if (nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+    return rd_err(RD_EIO, "cannot remove %s: %s", path, strerror(errno));
+  return RD_OK;
+}
+
+int rd_fs_replace_dir(const char *src, const char *dst) {
+  char old[RD_PATH_MAX];
+  int have_old = rd_fs_exists(dst);
+  if (have_old) {
+    int len = snprintf(old, sizeof old, "%s.old.%ld", dst, (long)getpid());
+    if (len < 0 || (size_t)len >= sizeof old) return rd_err(RD_EINVAL, "path too long: %s", dst);
+    if (rename(dst, old) != 0)
+      return rd_err(RD_EIO, "cannot move %s aside: %s", dst, strerror(errno));
+  }
+  if (rename(src, dst) != 0) {
+    int e = errno;
+    if (have_old) rename(old, dst);
+    return rd_err(RD_EIO, "cannot rename %s to %s: %s", src, dst, strerror(e));
+  }
+  return have_old ? rd_fs_rmtree(old) : RD_OK;
 }

@@ -26,6 +26,11 @@ void rd_fs_discard(const char *tmp);
 int rd_fs_write_atomic(const char *path, const void *data, size_t n);
 /* Reads a whole file into a NUL-terminated malloc'd buffer. */
 int rd_fs_read_all(const char *path, char **data, size_t *n);
+/* Removes a folder and everything in it (no error when it is absent). */
+int rd_fs_rmtree(const char *path);
+/* Replaces the folder dst by src in one rename where possible: an existing
+ * dst is first renamed aside and removed after src is in place. */
+int rd_fs_replace_dir(const char *src, const char *dst);
 /* Joins a and b with one '/'; errors when the result does not fit. */
 int rd_fs_join(char *out, size_t n, const char *a, const char *b);
 

@@ -1,0 +1,18 @@
+/* The run directory: where every stage finds its inputs and leaves its
+ * outputs (DESIGN section 3), and the done markers that make stages
+ * restartable: a stage that finds its marker exits at once. */
+#ifndef RD_STAGES_RUNDIR_H
+#define RD_STAGES_RUNDIR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "<run_dir>/<rel>" */
+int rd_run_path(char *out, size_t n, const char *run_dir, const char *rel);
+/* "<run_dir>/done/<stage>" or "<run_dir>/done/<stage>.r<round>" (round > 0). */
+int rd_done_path(char *out, size_t n, const char *run_dir, const char *stage, int round);
+int rd_done_exists(const char *run_dir, const char *stage, int round);
+/* Writes the marker atomically; its text records when and with which config. */
+int rd_done_write(const char *run_dir, const char *stage, int round, uint64_t config_hash);
+
+#endif

@@ -1,0 +1,25 @@
+#include "stages/signals.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "io/err.h"
+
+static volatile sig_atomic_t rd_stop_signal;
+
+static void on_stop(int sig) { rd_stop_signal = sig; }
+
+int rd_signals_install(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop;
+  sigemptyset(&sa.sa_mask);
+  /* SA_RESTART: a signal must not make a blocking read or MPI call fail. */
+  sa.sa_flags = SA_RESTART;
+  if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0)
+    return rd_err(RD_EIO, "cannot install the stop-signal handlers: %s", strerror(errno));
+  return RD_OK;
+}
+
+int rd_signals_stop_requested(void) { return (int)rd_stop_signal; }
