@@ -1,0 +1,33 @@
+/* What every stage process sets up the same way: MPI and the dp x tp grid,
+ * the config (identical on every rank, checked by hash), threads, the
+ * vocabulary and the run directory. */
+#ifndef RD_STAGES_STAGE_H
+#define RD_STAGES_STAGE_H
+
+#include "io/config.h"
+#include "io/vocab.h"
+#include "mpi/grid.h"
+#include "stages/cli.h"
+
+typedef struct {
+  rd_config cfg;
+  rd_grid grid;
+  int is_root;           /* world rank 0: prints, writes shared files */
+  int owns_mpi;          /* this process called MPI_Init */
+  rd_vocab vocab;
+  int has_vocab;
+  char data_dir[1024];   /* RUN_DIR/data */
+} rd_stage_env;
+
+/* MPI_Init (when not yet done), config from the command line, grid from
+ * parallel.tp, the config hash compared across ranks, threads. */
+int rd_stage_begin(rd_stage_env *env, const rd_cli *cli);
+/* Loads RUN_DIR/data/vocab.txt (needs `rediff data synth` first). */
+int rd_stage_vocab(rd_stage_env *env);
+/* The prompt's token ids (prompt has room for 64). */
+int rd_stage_prompt(const rd_stage_env *env, int32_t *prompt, int *n);
+void rd_stage_end(rd_stage_env *env);
+/* Every rank's status agreed: the first failing rank's error on all. */
+int rd_stage_agree(const rd_stage_env *env, int status);
+
+#endif

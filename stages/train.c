@@ -1,0 +1,376 @@
+#include "stages/train.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/err.h"
+#include "io/fs.h"
+#include "model/ops.h"
+#include "mpi/coll.h"
+#include "stages/rundir.h"
+#include "stages/signals.h"
+
+/* Gradient all-reduce bucket: large enough to amortise a message, small
+ * enough that the first buckets travel while later ones are still summed. */
+#define RD_GRAD_BUCKET (1u << 20)
+
+static int ckpt_table(rd_trainer *t, int with_moments) {
+  int n;
+  const rd_tensor *tab = rd_vlm_tensors(&t->model, &n);
+  if (!t->ct) {
+    t->ct = rd_calloc((size_t)n, sizeof *t->ct, "the checkpoint table");
+    if (!t->ct) return RD_ENOMEM;
+  }
+  t->n_ct = n;
+  for (int i = 0; i < n; i++) {
+    rd_ckpt_tensor *c = &t->ct[i];
+    c->name = tab[i].name;
+    c->ndim = tab[i].ndim;
+    for (int d = 0; d < tab[i].ndim; d++) c->shape[d] = tab[i].shape[d];
+    /* One rank holds every tensor whole until tensor parallelism splits them. */
+    c->split_axis = -1;
+    c->slab_offset = 0;
+    c->slab_count = 0;
+    c->param = t->model.params + tab[i].offset;
+    c->m = with_moments ? t->model.adam_m + tab[i].offset : NULL;
+    c->v = with_moments ? t->model.adam_v + tab[i].offset : NULL;
+  }
+  return RD_OK;
+}
+
+static void fill_meta(const rd_trainer *t, rd_ckpt_meta *meta, const char *yaml, double loss) {
+  memset(meta, 0, sizeof *meta);
+  snprintf(meta->stage, sizeof meta->stage, "%s", t->spec.stage);
+  meta->round = t->spec.round;
+  meta->step = t->step;
+  meta->epoch = rd_loader_epoch(&t->loader, t->step);
+  meta->cursor = (t->step * t->loader.batch) % t->loader.n;
+  meta->seed = t->env->cfg.train.seed;
+  meta->bad_steps = t->bad_steps;
+  meta->loss = loss;
+  meta->vocab_hash = rd_vocab_hash(&t->env->vocab);
+  meta->config_hash = rd_config_hash(&t->env->cfg);
+  meta->config_yaml = yaml;
+}
+
+static int save(rd_trainer *t, double loss) {
+  char *yaml = NULL;
+  RD_TRY(rd_config_to_yaml(&t->env->cfg, &yaml));
+  rd_ckpt_meta meta;
+  fill_meta(t, &meta, yaml, loss);
+  char path[RD_PATH_MAX];
+  double t0 = rd_time_now();
+  int s = ckpt_table(t, 1);
+  if (s == RD_OK)
+    s = rd_ckpt_save(t->ckpt_dir, t->ct, t->n_ct, &meta, t->env->cfg.train.keep, t->env->grid.world.mpi, path,
+                     sizeof path);
+  free(yaml);
+  if (s == RD_OK && t->env->is_root)
+    fprintf(stderr, "%s: step %" PRId64 ": checkpoint %s (%.2f s)\n", t->spec.stage, t->step, path,
+            rd_time_now() - t0);
+  return s;
+}
+
+/* Keeps the metrics lines of steps <= step: a resumed run then writes the
+ * same log an uninterrupted one would, without the lines of steps that the
+ * interruption threw away. */
+static int truncate_log(const char *path, int64_t step) {
+  if (!rd_fs_exists(path)) return RD_OK;
+  char *text;
+  size_t n;
+  RD_TRY(rd_fs_read_all(path, &text, &n));
+  size_t out = 0;
+  for (char *line = text; *line;) {
+    char *end = strchr(line, '\n');
+    size_t len = end ? (size_t)(end - line + 1) : strlen(line);
+    long long s;
+    if (end && sscanf(line, "{\"step\":%lld", &s) == 1 && s <= step) {
+      memmove(text + out, line, len);
+      out += len;
+    }
+    line += len;
+  }
+  int st = rd_fs_write_atomic(path, text, out);
+  free(text);
+  return st;
+}
+
+static int open_data(rd_trainer *t) {
+  const rd_stage_env *env = t->env;
+  uint64_t hash = rd_vocab_hash(&env->vocab);
+  RD_TRY(rd_shardset_open(&t->train, env->data_dir, "train", hash));
+  RD_TRY(rd_shardset_open(&t->eval, env->data_dir, "eval", hash));
+  if (t->train.info.gen_len != env->cfg.model.gen_len || t->train.info.image_size != env->cfg.model.image_size)
+    return rd_err(RD_EINVAL, "%s holds gen_len %d and %dx%d images, the config says model.gen_len %d, model.image_size %d",
+                  env->data_dir, t->train.info.gen_len, t->train.info.image_size, t->train.info.image_size,
+                  env->cfg.model.gen_len, env->cfg.model.image_size);
+  return RD_OK;
+}
+
+static int setup(rd_trainer *t) {
+  rd_stage_env *env = t->env;
+  const rd_config *cfg = &env->cfg;
+  RD_TRY(open_data(t));
+  int dp = env->grid.dp_size;
+  t->accum = cfg->train.grad_accum;
+  t->micro = cfg->train.batch_size / (dp * t->accum);
+  if (t->micro < 1 || t->micro * dp * t->accum != cfg->train.batch_size)
+    return rd_err(RD_EINVAL, "train.batch_size %d is not a multiple of dp (%d) x train.grad_accum (%d)",
+                  cfg->train.batch_size, dp, t->accum);
+  RD_TRY(rd_loader_init(&t->loader, t->train.n_total, cfg->train.batch_size, cfg->train.seed));
+  int32_t prompt[64];
+  int n_prompt;
+  RD_TRY(rd_stage_prompt(env, prompt, &n_prompt));
+  RD_TRY(rd_vlm_init(&t->model, &cfg->model, rd_vocab_size(&env->vocab), prompt, n_prompt, t->micro, 0,
+                     cfg->train.seed));
+  RD_TRY(rd_shard_batch_init(&t->data, &t->train.info, t->micro));
+  const int L = cfg->model.gen_len;
+  RD_ALLOC(t->x, (size_t)t->micro * L, "batch inputs");
+  RD_ALLOC(t->y, (size_t)t->micro * L, "batch targets");
+  RD_ALLOC(t->w, (size_t)t->micro * L, "batch weights");
+  RD_ALLOC(t->idx, (size_t)t->micro, "batch indices");
+  char rel[256];
+  if (t->spec.round > 0) snprintf(rel, sizeof rel, "ckpt/%s_r%d", t->spec.stage, t->spec.round);
+  else snprintf(rel, sizeof rel, "ckpt/%s", t->spec.stage);
+  RD_TRY(rd_run_path(t->ckpt_dir, sizeof t->ckpt_dir, cfg->run_dir, rel));
+  if (env->is_root) {
+    size_t bp, bg, bo, ba;
+    rd_vlm_memory(&t->model, &bp, &bg, &bo, &ba);
+    fprintf(stderr,
+            "%s: %zu parameters; memory: params %.2f MiB, grads %.2f MiB, optimizer %.2f MiB, activations %.2f MiB "
+            "(micro-batch %d)\n",
+            t->spec.stage, t->model.n_params, bp / 1048576.0, bg / 1048576.0, bo / 1048576.0, ba / 1048576.0,
+            t->micro);
+  }
+  return RD_OK;
+}
+
+/* Resume from this stage's own checkpoint, else start from init_from's
+ * final parameters (fresh optimizer), else from the seeded init. */
+static int restore(rd_trainer *t, int *resumed) {
+  rd_ckpt_meta meta;
+  memset(&meta, 0, sizeof meta);
+  meta.vocab_hash = rd_vocab_hash(&t->env->vocab);
+  char path[RD_PATH_MAX];
+  RD_TRY(ckpt_table(t, 1));
+  int s = rd_ckpt_load_latest(t->ckpt_dir, t->ct, t->n_ct, &meta, t->env->grid.world.mpi, path, sizeof path);
+  RD_TRY(s);
+  *resumed = s == 0;
+  if (s == 0) {
+    t->step = meta.step;
+    t->bad_steps = meta.bad_steps;
+    rd_ckpt_meta_free(&meta);
+    if (t->env->is_root) fprintf(stderr, "%s: resuming from %s at step %" PRId64 "\n", t->spec.stage, path, t->step);
+    return RD_OK;
+  }
+  if (!t->spec.init_from) return RD_OK;
+  char dir[RD_PATH_MAX];
+  RD_TRY(rd_run_path(dir, sizeof dir, t->env->cfg.run_dir, t->spec.init_from));
+  RD_TRY(ckpt_table(t, 0));
+  memset(&meta, 0, sizeof meta);
+  meta.vocab_hash = rd_vocab_hash(&t->env->vocab);
+  s = rd_ckpt_load_latest(dir, t->ct, t->n_ct, &meta, t->env->grid.world.mpi, path, sizeof path);
+  RD_TRY(s);
+  if (s == 1) return rd_err(RD_EINVAL, "%s has no checkpoint to start %s from: run that stage first", dir, t->spec.stage);
+  if (t->env->is_root)
+    fprintf(stderr, "%s: starting from %s (%s step %" PRId64 ")\n", t->spec.stage, path, meta.stage, meta.step);
+  rd_ckpt_meta_free(&meta);
+  return RD_OK;
+}
+
+static rd_batch_ctx batch_ctx(const rd_trainer *t, int64_t step) {
+  rd_batch_ctx c;
+  c.seed = t->env->cfg.train.seed;
+  c.step = step;
+  c.L = t->env->cfg.model.gen_len;
+  c.mask_id = RD_TOK_MASK;
+  c.batch_size = t->env->cfg.train.batch_size;
+  return c;
+}
+
+/* Reads samples idx[0..n) of set into the data batch and builds x, y, w. */
+static int fill(rd_trainer *t, rd_shardset *set, const rd_batch_ctx *c, int n, int eval) {
+  const int L = c->L;
+  for (int j = 0; j < n; j++) RD_TRY(rd_shardset_read(set, t->idx[j], &t->data, j));
+  for (int j = 0; j < n; j++)
+    RD_TRY(t->spec.build(t, c, &t->data, j, eval, t->x + (size_t)j * L, t->y + (size_t)j * L, t->w + (size_t)j * L));
+  return RD_OK;
+}
+
+static int forward_backward(rd_trainer *t, int n, int backward, double *loss) {
+  rd_batch b = {n, t->data.images, NULL, t->x, t->y, t->w};
+  float l;
+  RD_TRY(rd_vlm_forward(&t->model, &b, &l));
+  *loss += l;
+  return backward ? rd_vlm_backward(&t->model) : RD_OK;
+}
+
+int rd_train_eval_loss(rd_trainer *t, double *loss) {
+  const rd_config *cfg = &t->env->cfg;
+  int64_t total = (int64_t)cfg->train.eval_batches * cfg->train.batch_size;
+  if (total > t->eval.n_total) total = t->eval.n_total;
+  int G = t->micro * t->env->grid.dp_size;
+  rd_batch_ctx c = batch_ctx(t, 0);
+  /* The mean over the held-out samples; the noise of chunk k is keyed by k,
+   * so every evaluation sees the same masks. */
+  c.batch_size = (int)total;
+  double sum = 0;
+  for (int64_t first = 0, k = 0; first < total; first += G, k++) {
+    int64_t len = total - first < G ? total - first : G, b, cnt;
+    RD_TRY(rd_shardset_slice(len, t->env->grid.dp_rank, t->env->grid.dp_size, &b, &cnt));
+    if (cnt == 0) continue;
+    for (int64_t j = 0; j < cnt; j++) t->idx[j] = first + b + j;
+    c.step = k;
+    RD_TRY(fill(t, &t->eval, &c, (int)cnt, 1));
+    RD_TRY(forward_backward(t, (int)cnt, 0, &sum));
+  }
+  RD_TRY(rd_coll_allreduce_sum_f64(&t->env->grid.dp, &sum, 1));
+  *loss = sum;
+  return RD_OK;
+}
+
+/* One optimizer step; *applied = 0 when it was skipped as non-finite. */
+static int train_step(rd_trainer *t, double *loss, double *gnorm, float *lr, int *applied) {
+  const rd_config *cfg = &t->env->cfg;
+  rd_batch_ctx c = batch_ctx(t, t->step);
+  const int per_accum = cfg->train.batch_size / t->accum;
+  rd_vlm_zero_grad(&t->model);
+  double sum = 0;
+  for (int a = 0; a < t->accum; a++) {
+    int first = a * per_accum + t->env->grid.dp_rank * t->micro;
+    RD_TRY(rd_loader_slots(&t->loader, t->step, first, t->micro, t->idx));
+    RD_TRY(fill(t, &t->train, &c, t->micro, 0));
+    RD_TRY(forward_backward(t, t->micro, 1, &sum));
+  }
+  /* Weights carry the 1/B of the global batch, so summing over dp ranks
+   * gives the global mean loss and gradient. */
+  if (t->env->grid.dp_size > 1) {
+    RD_TRY(rd_coll_allreduce_buckets(&t->env->grid.dp, t->model.grads, t->model.n_floats, RD_GRAD_BUCKET));
+    RD_TRY(rd_coll_allreduce_sum_f64(&t->env->grid.dp, &sum, 1));
+  }
+  *loss = sum;
+  *gnorm = rd_vlm_grad_norm(&t->model);
+  *lr = rd_lr_schedule((int)t->step + 1, (float)cfg->train.lr, cfg->train.warmup, t->spec.steps,
+                       (float)cfg->train.min_lr_frac);
+  *applied = isfinite(sum) && isfinite(*gnorm) && rd_vlm_grads_finite(&t->model);
+  if (!*applied) return RD_OK;
+  rd_adamw_cfg ac = {(float)cfg->train.beta1, (float)cfg->train.beta2, (float)cfg->train.adam_eps,
+                     (float)cfg->train.weight_decay};
+  return rd_vlm_adamw_step(&t->model, &ac, (int)t->step + 1, *lr, rd_clip_scale(*gnorm, cfg->train.grad_clip));
+}
+
+/* A stop request reaches the ranks at slightly different times; they agree
+ * on it at each step so all checkpoint the same step. */
+static int stop_agreed(const rd_trainer *t) {
+  int64_t sig = rd_signals_stop_requested() != 0 || (t->spec.stop_at > 0 && t->step >= t->spec.stop_at);
+  if (t->env->grid.size > 1) rd_coll_allreduce_sum_i64(&t->env->grid.world, &sig, 1);
+  return sig > 0;
+}
+
+static int log_eval(rd_trainer *t) {
+  double el;
+  RD_TRY(rd_train_eval_loss(t, &el));
+  if (t->env->is_root) RD_TRY(RD_METRICS(&t->log, t->step, "eval", rd_kv_num("loss", el)));
+  return RD_OK;
+}
+
+static int loop(rd_trainer *t) {
+  const rd_config *cfg = &t->env->cfg;
+  const int64_t steps = t->spec.steps;
+  const double tokens_per_step = (double)cfg->train.batch_size * t->model.T;
+  rd_progress prog;
+  rd_progress_init(&prog, t->spec.stage, steps, rd_isatty(stderr));
+  prog.start = t->step;
+  if (cfg->train.log_every > 0) prog.log_every = cfg->train.log_every;
+  double t_start = rd_time_now(), loss = NAN;
+  if (t->step == 0 && cfg->train.eval_every > 0) RD_TRY(log_eval(t));
+  while (t->step < steps) {
+    double t0 = rd_time_now(), gnorm;
+    float lr;
+    int applied;
+    RD_TRY(train_step(t, &loss, &gnorm, &lr, &applied));
+    t->step++;
+    double dt = rd_time_now() - t0;
+    if (!applied) {
+      t->bad_steps++;
+      t->skipped++;
+      if (t->env->is_root) {
+        fprintf(stderr, "%s: step %" PRId64 ": non-finite loss or gradient, update skipped (%" PRId64 " in a row)\n",
+                t->spec.stage, t->step, t->bad_steps);
+        RD_TRY(RD_METRICS(&t->log, t->step, "skip", rd_kv_num("loss", loss), rd_kv_num("grad_norm", gnorm),
+                          rd_kv_int("in_a_row", t->bad_steps)));
+      }
+      if (t->bad_steps >= cfg->train.max_bad_steps)
+        return rd_err(RD_ENUM,
+                      "%s: %" PRId64 " non-finite steps in a row (train.max_bad_steps); stopped, the last checkpoint "
+                      "in %s is intact",
+                      t->spec.stage, t->bad_steps, t->ckpt_dir);
+    } else {
+      t->bad_steps = 0;
+    }
+    if (t->env->is_root && applied)
+      RD_TRY(RD_METRICS(&t->log, t->step, "train", rd_kv_num("loss", loss), rd_kv_num("lr", lr),
+                        rd_kv_num("grad_norm", gnorm), rd_kv_num("tokens_per_s", tokens_per_step / dt),
+                        rd_kv_num("step_s", dt), rd_kv_num("elapsed_s", rd_time_now() - t_start)));
+    if (t->env->is_root) {
+      char extra[64];
+      snprintf(extra, sizeof extra, "loss %.4f", loss);
+      rd_progress_update(&prog, t->step, extra);
+    }
+    int last = t->step == steps, stop = stop_agreed(t);
+    if (cfg->train.eval_every > 0 && (t->step % cfg->train.eval_every == 0 || last)) RD_TRY(log_eval(t));
+    if (last || stop || (cfg->train.ckpt_every > 0 && t->step % cfg->train.ckpt_every == 0)) RD_TRY(save(t, loss));
+    if (stop && !last) {
+      if (t->env->is_root) rd_progress_end(&prog, t->step, "stopped");
+      return rd_err(RD_ESTOP, "%s: stopped by signal at step %" PRId64 " after a checkpoint; run it again to resume",
+                    t->spec.stage, t->step);
+    }
+  }
+  if (t->env->is_root) {
+    char extra[64];
+    snprintf(extra, sizeof extra, "loss %.4f", loss);
+    rd_progress_end(&prog, t->step, extra);
+  }
+  return RD_OK;
+}
+
+static void trainer_free(rd_trainer *t) {
+  rd_metrics_close(&t->log);
+  free(t->ct);
+  free(t->idx);
+  free(t->x);
+  free(t->y);
+  free(t->w);
+  rd_shard_batch_free(&t->data);
+  rd_vlm_free(&t->model);
+  rd_loader_free(&t->loader);
+  rd_shardset_close(&t->train);
+  rd_shardset_close(&t->eval);
+}
+
+int rd_train_run(rd_stage_env *env, const rd_train_spec *spec) {
+  rd_trainer t;
+  memset(&t, 0, sizeof t);
+  t.env = env;
+  t.spec = *spec;
+  int resumed = 0;
+  int s = rd_signals_install();
+  if (s == RD_OK) s = rd_stage_agree(env, setup(&t));
+  if (s == RD_OK) s = rd_stage_agree(env, restore(&t, &resumed));
+  char log_path[RD_PATH_MAX], rel[256];
+  if (spec->round > 0) snprintf(rel, sizeof rel, "logs/%s_r%d.jsonl", spec->stage, spec->round);
+  else snprintf(rel, sizeof rel, "logs/%s.jsonl", spec->stage);
+  if (s == RD_OK) s = rd_run_path(log_path, sizeof log_path, env->cfg.run_dir, rel);
+  if (s == RD_OK && env->is_root) {
+    s = resumed ? truncate_log(log_path, t.step) : RD_OK;
+    if (s == RD_OK) s = rd_metrics_open(&t.log, log_path, spec->stage, resumed);
+  }
+  if (s == RD_OK) s = rd_stage_agree(env, s);
+  if (s == RD_OK) s = loop(&t);
+  if (s == RD_OK && env->is_root) s = rd_done_write(env->cfg.run_dir, spec->stage, spec->round, rd_config_hash(&env->cfg));
+  trainer_free(&t);
+  return s;
+}

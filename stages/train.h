@@ -1,0 +1,63 @@
+/* The training loop every training stage shares: data order, micro-batches
+ * over dp ranks, forward/backward, gradient all-reduce, clipping, AdamW, the
+ * held-out loss, metrics, checkpoints, resume and stop requests. A stage
+ * supplies only how a sample becomes (x, y, w): its objective. */
+#ifndef RD_STAGES_TRAIN_H
+#define RD_STAGES_TRAIN_H
+
+#include <stdint.h>
+
+#include "io/ckpt.h"
+#include "io/metrics.h"
+#include "io/shard.h"
+#include "model/vlm.h"
+#include "stages/batch.h"
+#include "stages/loader.h"
+#include "stages/stage.h"
+
+typedef struct rd_trainer rd_trainer;
+
+/* Builds one sample's response tokens x, targets y and weights w [L] from
+ * slot i of the shard batch. eval = 1 for the held-out loss (fixed noise). */
+typedef int (*rd_build_fn)(const rd_trainer *t, const rd_batch_ctx *c, const rd_shard_batch *data,
+                           int64_t i, int eval, int32_t *x, int32_t *y, float *w);
+
+typedef struct {
+  const char *stage;     /* "base", "stage1", "mask", ... */
+  int round;             /* stage2 round, 0 otherwise */
+  int steps;             /* optimizer steps of this stage */
+  const char *init_from; /* RUN_DIR-relative checkpoint folder to start from, or NULL (fresh init) */
+  rd_build_fn build;
+  const void *build_ctx; /* stage options the builder reads */
+  int64_t stop_at;       /* > 0: act as if a stop signal came after this step (--stop-at) */
+} rd_train_spec;
+
+struct rd_trainer {
+  rd_stage_env *env;
+  rd_train_spec spec;
+  rd_shardset train, eval;
+  rd_loader loader;
+  rd_vlm model;
+  int micro;             /* samples per micro-batch on this rank */
+  int accum;             /* micro-batches per step */
+  rd_shard_batch data;   /* [micro] samples of the current micro-batch */
+  int32_t *x, *y;        /* [micro, L] */
+  float *w;              /* [micro, L] */
+  int64_t *idx;          /* [micro] dataset indices */
+  rd_ckpt_tensor *ct;    /* [n tensors] the model's table for checkpoints */
+  int n_ct;
+  char ckpt_dir[1024];
+  rd_metrics log;
+  int64_t step;          /* optimizer steps done */
+  int64_t bad_steps;     /* non-finite steps in a row */
+  int64_t skipped;       /* non-finite steps in all */
+};
+
+/* Runs the stage to its end (or a stop request: RD_ESTOP after a
+ * checkpoint). Writes the done marker when finished. */
+int rd_train_run(rd_stage_env *env, const rd_train_spec *spec);
+
+/* The held-out loss of the current parameters (also used by tests). */
+int rd_train_eval_loss(rd_trainer *t, double *loss);
+
+#endif
