@@ -717,7 +717,7 @@ static int ck_read_ds(hid_t f, const char *path, const char *gname, const rd_ckp
   }
   CK_H5(mspace = ck_select(space, x, 1), "%s: selecting %s", path, dsname);
   if (H5Dread(ds, H5T_NATIVE_FLOAT, mspace, space, dxpl, buf) < 0) {
-    st = ck_h5_err(__FILE__, __LINE__, "%s: cannot read %s (a corrupted or truncated file fails its Fletcher32 checksum)", path, dsname);
+    st = ck_h5_err(__FILE__, __LINE__, "%s: cannot read %s", path, dsname);
     goto out;
   }
 out:
@@ -899,7 +899,7 @@ int rd_ckpt_load_latest(const char *dir, rd_ckpt_tensor *t, int n, rd_ckpt_meta 
     }
     if (st != RD_EIO) break;
     if (c.rank == 0)
-      fprintf(stderr, "rediff: warning: checkpoint %s is unusable: %s%s\n", path, rd_err_msg(),
+      fprintf(stderr, "rediff: warning: unusable checkpoint: %s%s\n", rd_err_msg(),
               i + 1 < nc ? "; trying the previous one" : "");
     if (i + 1 == nc) st = rd_err(RD_EIO, "no usable checkpoint in %s (%d tried, see the warnings above)", dir, nc);
   }
