@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,7 +371,9 @@ out:
 static int ck_write_meta(hid_t f, const char *path, const rd_ckpt_meta *m) {
   int64_t schema = RD_CKPT_SCHEMA, round = m->round, n_rng = m->n_rng;
   RD_TRY(CK_A_I64(f, path, "schema_version", &schema));
-  RD_TRY(ck_attr_str(f, path, "stage", m->stage));
+  char stage[sizeof m->stage + 1];
+  snprintf(stage, sizeof stage, "%.*s", (int)sizeof m->stage, m->stage);
+  RD_TRY(ck_attr_str(f, path, "stage", stage));
   RD_TRY(CK_A_I64(f, path, "round", &round));
   RD_TRY(CK_A_I64(f, path, "step", &m->step));
   RD_TRY(CK_A_I64(f, path, "epoch", &m->epoch));
@@ -517,7 +520,9 @@ int rd_ckpt_save(const char *dir, const rd_ckpt_tensor *t, int n, const rd_ckpt_
   int *writer = NULL;
   char *yaml = NULL;
   rd_ckpt_meta m0 = *meta;
-  int st = ck_agree(&c, ck_check_tensors(t, n, 1));
+  int st = ck_check_tensors(t, n, 1);
+  if (st == RD_OK && meta->step < 0) st = rd_err(RD_EINVAL, "checkpoint: step %" PRId64 " is negative", meta->step);
+  st = ck_agree(&c, st);
   if (st == RD_OK) st = ck_agree(&c, ck_same_list(&c, t, n));
   if (st == RD_OK) {
     writer = rd_calloc((size_t)n + 1, sizeof *writer, "checkpoint writers");
@@ -881,7 +886,13 @@ int rd_ckpt_load_latest(const char *dir, rd_ckpt_tensor *t, int n, rd_ckpt_meta 
   if (nc < 0) return nc;
   if (c.size > 1) {
     CK_MPI(MPI_Bcast(&nc, 1, MPI_INT, 0, comm));
-    if (c.rank != 0 && nc > 0 && !(e = calloc((size_t)nc, sizeof *e))) MPI_Abort(comm, 1);
+    int st = RD_OK;
+    if (c.rank != 0 && nc > 0 && !(e = rd_calloc((size_t)nc, sizeof *e, "checkpoint list")))
+      st = RD_ENOMEM;
+    if ((st = ck_agree(&c, st)) < 0) {
+      free(e);
+      return st;
+    }
     if (nc > 0) CK_MPI(MPI_Bcast(e, nc * (int)sizeof *e, MPI_BYTE, 0, comm));
   }
   if (nc == 0) return 1;
