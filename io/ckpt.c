@@ -210,11 +210,29 @@ static int ck_cmp_i64pair(const void *a, const void *b) {
   return x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : x[1] < y[1] ? -1 : x[1] > y[1];
 }
 
-/* writer[i] = 1 when this rank is the lowest rank holding its slab of tensor
- * i: replicas (dp copies, replicated tensors) are written once. Also checks
- * that the distinct slabs tile the split axis, so no part of a tensor is left
- * unwritten or written twice from different data. */
-static int ck_writers(const ck_comm *c, const rd_ckpt_tensor *t, int n, int *writer) {
+/* How this rank writes one tensor. */
+typedef struct {
+  int writer;    /* this rank is the lowest holding its slab: replicas (dp
+                    copies, replicated tensors) are written once */
+  int64_t align; /* > 0: every slab boundary along the split axis is a
+                    multiple of it, so chunks of that width are each written
+                    by one rank (chunks shared by ranks cost a redistribution,
+                    about 3x the time of a save) */
+} ck_plan;
+
+static int64_t ck_gcd(int64_t a, int64_t b) {
+  while (b) {
+    int64_t r = a % b;
+    a = b;
+    b = r;
+  }
+  return a;
+}
+
+/* Plans the writes, and checks that the distinct slabs tile the split axis,
+ * so no part of a tensor is left unwritten or written twice from different
+ * data. */
+static int ck_plan_writes(const ck_comm *c, const rd_ckpt_tensor *t, int n, ck_plan *plan) {
   if (c->size == 1) {
     for (int i = 0; i < n; i++) {
       int64_t lo, cnt;
@@ -222,7 +240,7 @@ static int ck_writers(const ck_comm *c, const rd_ckpt_tensor *t, int n, int *wri
       if (t[i].split_axis >= 0 && (lo != 0 || cnt != t[i].shape[t[i].split_axis]))
         return rd_err(RD_EINVAL, "checkpoint: tensor %s: one rank holds only [%" PRId64 ", +%" PRId64 ") of axis %d",
                       t[i].name, lo, cnt, t[i].split_axis);
-      writer[i] = 1;
+      plan[i].writer = 1;
     }
     return RD_OK;
   }
@@ -240,20 +258,21 @@ static int ck_writers(const ck_comm *c, const rd_ckpt_tensor *t, int n, int *wri
     goto done;
   }
   for (int i = 0; i < n && st == RD_OK; i++) {
-    writer[i] = 1;
+    plan[i].writer = 1;
     for (int r = 0; r < c->rank; r++)
       if (all[(size_t)r * 2 * n + 2 * i] == mine[2 * i] &&
           all[(size_t)r * 2 * n + 2 * i + 1] == mine[2 * i + 1])
-        writer[i] = 0;
+        plan[i].writer = 0;
     if (t[i].split_axis < 0) continue;
     for (int r = 0; r < c->size; r++) {
       iv[2 * r] = all[(size_t)r * 2 * n + 2 * i];
       iv[2 * r + 1] = all[(size_t)r * 2 * n + 2 * i + 1];
     }
     qsort(iv, (size_t)c->size, 2 * sizeof(int64_t), ck_cmp_i64pair);
-    int64_t end = 0;
+    int64_t end = 0, g = t[i].shape[t[i].split_axis];
     for (int r = 0; r < c->size; r++) {
       if (r > 0 && iv[2 * r] == iv[2 * r - 2] && iv[2 * r + 1] == iv[2 * r - 1]) continue;
+      g = ck_gcd(ck_gcd(g, iv[2 * r]), iv[2 * r + 1]);
       if (iv[2 * r] != end) {
         st = rd_err(RD_EINVAL, "checkpoint: tensor %s: the ranks' slabs of axis %d %s at %" PRId64,
                     t[i].name, t[i].split_axis, iv[2 * r] > end ? "leave a gap" : "overlap", end);
@@ -261,6 +280,8 @@ static int ck_writers(const ck_comm *c, const rd_ckpt_tensor *t, int n, int *wri
       }
       end += iv[2 * r + 1];
     }
+    /* Narrow chunks would make whole-tensor reads slow: align to 64+. */
+    plan[i].align = g >= 64 && g < t[i].shape[t[i].split_axis] ? g : 0;
     if (st == RD_OK && end != t[i].shape[t[i].split_axis])
       st = rd_err(RD_EINVAL, "checkpoint: tensor %s: the ranks' slabs cover %" PRId64 " of %" PRId64 " along axis %d",
                   t[i].name, end, t[i].shape[t[i].split_axis], t[i].split_axis);
@@ -303,23 +324,26 @@ static hid_t ck_select(hid_t fspace, const rd_ckpt_tensor *x, int active) {
   return H5Screate_simple(x->ndim, count, NULL);
 }
 
-/* Chunks of at most CK_CHUNK_ELEMS elements, whole trailing rows first. */
-static void ck_chunk(const rd_ckpt_tensor *x, hsize_t *chunk) {
+/* Chunks of at most CK_CHUNK_ELEMS elements, whole trailing rows first;
+ * along the split axis a divisor of align when there is one. */
+static void ck_chunk(const rd_ckpt_tensor *x, int64_t align, hsize_t *chunk) {
   hsize_t left = CK_CHUNK_ELEMS;
   for (int d = x->ndim - 1; d >= 0; d--) {
-    hsize_t dim = (hsize_t)x->shape[d];
-    chunk[d] = dim < left ? dim : (left > 0 ? left : 1);
-    left = chunk[d] > 0 ? left / chunk[d] : 0;
+    int aligned = d == x->split_axis && align > 0;
+    hsize_t dim = (hsize_t)(aligned ? align : x->shape[d]);
+    chunk[d] = dim < left ? dim : left;
+    while (aligned && (hsize_t)align % chunk[d]) chunk[d]--;
+    left /= chunk[d];
   }
 }
 
 static int ck_write_ds(hid_t grp, const char *path, const char *gname, const rd_ckpt_tensor *x,
-                       const float *data, int active, hid_t dxpl) {
+                       const float *data, const ck_plan *plan, hid_t dxpl) {
   int st = RD_OK;
   hid_t space = -1, dcpl = -1, ds = -1, mspace = -1;
   hsize_t dims[RD_CKPT_MAXDIM], chunk[RD_CKPT_MAXDIM];
   for (int d = 0; d < x->ndim; d++) dims[d] = (hsize_t)x->shape[d];
-  ck_chunk(x, chunk);
+  ck_chunk(x, plan->align, chunk);
   CK_H5(space = H5Screate_simple(x->ndim, dims, NULL), "%s: /%s/%s", path, gname, x->name);
   CK_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE), "%s: /%s/%s", path, gname, x->name);
   CK_H5(H5Pset_chunk(dcpl, x->ndim, chunk), "%s: /%s/%s", path, gname, x->name);
@@ -328,7 +352,7 @@ static int ck_write_ds(hid_t grp, const char *path, const char *gname, const rd_
   CK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "%s: /%s/%s", path, gname, x->name);
   CK_H5(ds = H5Dcreate2(grp, x->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
         "%s: cannot create /%s/%s", path, gname, x->name);
-  CK_H5(mspace = ck_select(space, x, active), "%s: selecting /%s/%s", path, gname, x->name);
+  CK_H5(mspace = ck_select(space, x, plan->writer), "%s: selecting /%s/%s", path, gname, x->name);
   CK_H5(H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, space, dxpl, data), "%s: cannot write /%s/%s", path,
         gname, x->name);
 out:
@@ -390,9 +414,9 @@ static int ck_write_meta(hid_t f, const char *path, const rd_ckpt_meta *m) {
 }
 
 /* The collective part of a save: every rank calls it with the same arguments
- * except the data and the writer flags. */
+ * except the data and the plans. */
 static int ck_write_file(const ck_comm *c, const char *tmp, const char *path, const rd_ckpt_tensor *t,
-                         int n, const int *writer, const rd_ckpt_meta *meta) {
+                         int n, const ck_plan *plan, const rd_ckpt_meta *meta) {
   static const char *groups[3] = {"params", "adam_m", "adam_v"};
   int st = RD_OK, any_m = 0;
   hid_t fapl = -1, f = -1, dxpl = -1, g[3] = {-1, -1, -1};
@@ -409,7 +433,7 @@ static int ck_write_file(const ck_comm *c, const char *tmp, const char *path, co
   for (int i = 0; i < n && st == RD_OK; i++) {
     const float *data[3] = {t[i].param, t[i].m, t[i].v};
     for (int k = 0; k < 3 && st == RD_OK; k++)
-      if (data[k]) st = ck_write_ds(g[k], path, groups[k], &t[i], data[k], writer[i], dxpl);
+      if (data[k]) st = ck_write_ds(g[k], path, groups[k], &t[i], data[k], &plan[i], dxpl);
   }
   if (st == RD_OK) st = ck_write_meta(f, path, meta);
   if (st == RD_OK) {
@@ -475,7 +499,7 @@ static int ck_scan(const char *dir, ck_entry **out, int *n) {
       *out = nb;
     }
     (*out)[*n].step = step;
-    snprintf((*out)[*n].name, CK_FILE_MAX, "%s", e->d_name);
+    memcpy((*out)[*n].name, e->d_name, strlen(e->d_name) + 1); /* < CK_FILE_MAX, checked above */
     (*n)++;
   }
   closedir(d);
@@ -517,7 +541,7 @@ int rd_ckpt_save(const char *dir, const rd_ckpt_tensor *t, int n, const rd_ckpt_
   ck_quiet q;
   ck_quiet_on(&q);
   char path[RD_PATH_MAX] = "", tmp[RD_PATH_MAX] = "", name[CK_FILE_MAX];
-  int *writer = NULL;
+  ck_plan *plan = NULL;
   char *yaml = NULL;
   rd_ckpt_meta m0 = *meta;
   int st = ck_check_tensors(t, n, 1);
@@ -525,8 +549,8 @@ int rd_ckpt_save(const char *dir, const rd_ckpt_tensor *t, int n, const rd_ckpt_
   st = ck_agree(&c, st);
   if (st == RD_OK) st = ck_agree(&c, ck_same_list(&c, t, n));
   if (st == RD_OK) {
-    writer = rd_calloc((size_t)n + 1, sizeof *writer, "checkpoint writers");
-    st = ck_agree(&c, writer ? ck_writers(&c, t, n, writer) : RD_ENOMEM);
+    plan = rd_calloc((size_t)n + 1, sizeof *plan, "checkpoint write plan");
+    st = ck_agree(&c, plan ? ck_plan_writes(&c, t, n, plan) : RD_ENOMEM);
   }
   if (st == RD_OK && c.size > 1) {
     /* HDF5 needs the same attribute values on all ranks: rank 0's win. */
@@ -566,7 +590,7 @@ int rd_ckpt_save(const char *dir, const rd_ckpt_tensor *t, int n, const rd_ckpt_
   int wrote = 0;
   if (st == RD_OK) {
     wrote = 1;
-    st = ck_agree(&c, ck_write_file(&c, tmp, path, t, n, writer, &m0));
+    st = ck_agree(&c, ck_write_file(&c, tmp, path, t, n, plan, &m0));
   }
   if (c.rank == 0 && wrote) {
     if (st == RD_OK) st = rd_fs_commit(tmp, path);
@@ -581,7 +605,7 @@ int rd_ckpt_save(const char *dir, const rd_ckpt_tensor *t, int n, const rd_ckpt_
   }
   if (wrote) st = ck_agree(&c, st);
   if (st == RD_OK && path_out && n_path) snprintf(path_out, n_path, "%s", path);
-  free(writer);
+  free(plan);
   free(yaml);
   ck_quiet_off(&q);
   return st;
