@@ -546,6 +546,8 @@ int rd_ckpt_save(const char *dir, const rd_ckpt_tensor *t, int n, const rd_ckpt_
   rd_ckpt_meta m0 = *meta;
   int st = ck_check_tensors(t, n, 1);
   if (st == RD_OK && meta->step < 0) st = rd_err(RD_EINVAL, "checkpoint: step %" PRId64 " is negative", meta->step);
+  if (st == RD_OK && (meta->n_rng < 0 || meta->n_rng > RD_CKPT_MAXRNG))
+    st = rd_err(RD_EINVAL, "checkpoint: n_rng = %d (0..%d)", meta->n_rng, RD_CKPT_MAXRNG);
   st = ck_agree(&c, st);
   if (st == RD_OK) st = ck_agree(&c, ck_same_list(&c, t, n));
   if (st == RD_OK) {
