@@ -1,0 +1,226 @@
+#include "io/metrics.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/err.h"
+#include "io/fs.h"
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static int put(char *buf, size_t n, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int put(char *buf, size_t n, size_t *len, const char *fmt, ...) {
+  if (*len >= n) return -1;
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(buf + *len, n - *len, fmt, ap);
+  va_end(ap);
+  if (k < 0 || (size_t)k >= n - *len) {
+    *len = n - 1;
+    return -1;
+  }
+  *len += (size_t)k;
+  return 0;
+}
+
+/* s escaped for inside a JSON string, without the quotes. */
+static int json_esc(char *buf, size_t n, size_t *len, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
+    int r;
+    switch (*p) {
+    case '"': r = put(buf, n, len, "\\\""); break;
+    case '\\': r = put(buf, n, len, "\\\\"); break;
+    case '\n': r = put(buf, n, len, "\\n"); break;
+    case '\r': r = put(buf, n, len, "\\r"); break;
+    case '\t': r = put(buf, n, len, "\\t"); break;
+    default:
+      /* Other control bytes as \u escapes; UTF-8 passes through. */
+      r = *p < 0x20 || *p == 0x7f ? put(buf, n, len, "\\u%04x", *p) : put(buf, n, len, "%c", *p);
+    }
+    if (r < 0) return -1;
+  }
+  return 0;
+}
+
+int rd_json_str(char *buf, size_t n, size_t *len, const char *s) {
+  if (put(buf, n, len, "\"") < 0 || json_esc(buf, n, len, s) < 0) return -1;
+  return put(buf, n, len, "\"");
+}
+
+/* A killed writer may leave a last line without its newline. */
+static int ends_cut(const char *path) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return 0;
+  int cut = 0;
+  if (fseek(f, -1, SEEK_END) == 0) cut = fgetc(f) != '\n';
+  fclose(f);
+  return cut;
+}
+
+int rd_metrics_open(rd_metrics *m, const char *path, const char *stage, int append) {
+  memset(m, 0, sizeof *m);
+  if (strlen(path) >= sizeof m->path) return rd_err(RD_EINVAL, "metrics path too long: %s", path);
+  snprintf(m->path, sizeof m->path, "%s", path);
+  snprintf(m->stage, sizeof m->stage, "%s", stage ? stage : "");
+  RD_TRY(rd_fs_mkparent(path));
+  int cut = append && ends_cut(path);
+  m->f = fopen(path, append ? "a" : "w");
+  if (!m->f) return rd_err(RD_EIO, "cannot open metrics file %s: %s", path, strerror(errno));
+  if (cut && (fputc('\n', m->f) == EOF || fflush(m->f) != 0)) {
+    int e = errno;
+    rd_metrics_close(m);
+    return rd_err(RD_EIO, "cannot write metrics file %s: %s", path, strerror(e));
+  }
+  return RD_OK;
+}
+
+static int reserved(const char *k) {
+  return !strcmp(k, "step") || !strcmp(k, "stage") || !strcmp(k, "kind");
+}
+
+int rd_metrics_write(rd_metrics *m, int64_t step, const char *kind, const rd_kv *kv, int n) {
+  if (!m->f) return rd_err(RD_ESTATE, "metrics file %s is not open", m->path);
+  char buf[8192];
+  size_t len = 0;
+  int bad = put(buf, sizeof buf, &len, "{\"step\":%" PRId64 ",\"stage\":", step);
+  bad |= rd_json_str(buf, sizeof buf, &len, m->stage);
+  bad |= put(buf, sizeof buf, &len, ",\"kind\":");
+  bad |= rd_json_str(buf, sizeof buf, &len, kind);
+  for (int i = 0; i < n && !bad; i++) {
+    if (!kv[i].key || reserved(kv[i].key))
+      return rd_err(RD_EINVAL, "metrics %s: key \"%s\" is reserved or missing", m->path,
+                    kv[i].key ? kv[i].key : "(null)");
+    bad |= put(buf, sizeof buf, &len, ",");
+    bad |= rd_json_str(buf, sizeof buf, &len, kv[i].key);
+    bad |= put(buf, sizeof buf, &len, ":");
+    switch (kv[i].kind) {
+    case RD_KV_INT: bad |= put(buf, sizeof buf, &len, "%" PRId64, kv[i].i); break;
+    case RD_KV_BOOL: bad |= put(buf, sizeof buf, &len, "%s", kv[i].i ? "true" : "false"); break;
+    case RD_KV_STR: bad |= rd_json_str(buf, sizeof buf, &len, kv[i].s); break;
+    case RD_KV_NUM:
+      /* %.9g round-trips a float exactly and keeps lines short. */
+      if (isfinite(kv[i].d)) {
+        bad |= put(buf, sizeof buf, &len, "%.9g", kv[i].d);
+      } else {
+        const char *what = isnan(kv[i].d) ? "nan" : kv[i].d > 0 ? "inf" : "-inf";
+        bad |= put(buf, sizeof buf, &len, "null,\"");
+        bad |= json_esc(buf, sizeof buf, &len, kv[i].key);
+        bad |= put(buf, sizeof buf, &len, "_nonfinite\":\"%s\"", what);
+      }
+      break;
+    default: return rd_err(RD_EINVAL, "metrics %s: key %s has no kind", m->path, kv[i].key);
+    }
+  }
+  bad |= put(buf, sizeof buf, &len, "}\n");
+  if (bad) return rd_err(RD_EINVAL, "metrics %s: a line of step %" PRId64 " is longer than %zu bytes", m->path, step, sizeof buf);
+  if (fwrite(buf, 1, len, m->f) != len || fflush(m->f) != 0)
+    return rd_err(RD_EIO, "cannot write metrics file %s: %s", m->path, strerror(errno));
+  return RD_OK;
+}
+
+void rd_metrics_close(rd_metrics *m) {
+  if (m->f) fclose(m->f);
+  m->f = NULL;
+}
+
+/* ---- progress ----------------------------------------------------------- */
+
+double rd_time_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int rd_isatty(FILE *f) { return isatty(fileno(f)); }
+
+void rd_progress_init(rd_progress *p, const char *label, int64_t total, int is_tty) {
+  memset(p, 0, sizeof *p);
+  p->out = stderr;
+  snprintf(p->label, sizeof p->label, "%s", label ? label : "");
+  p->total = total > 0 ? total : 0;
+  p->is_tty = is_tty;
+  p->log_every = total >= 20 ? total / 20 : 1;
+  p->log_secs = 60;
+  p->t0 = rd_time_now();
+  p->t_shown = -1;
+}
+
+static void fmt_time(char *buf, size_t n, double s) {
+  if (!(s >= 0) || s > 1e8) {
+    snprintf(buf, n, "?");
+    return;
+  }
+  long t = (long)(s + 0.5);
+  if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+  else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* "450/1000 45% 12.3/s ETA 0:45" (or, at the end, "in 1:21"). */
+static void status(const rd_progress *p, int64_t done, double now, int final, char *buf, size_t n) {
+  double el = now - p->t0, rate = el > 0 ? (double)(done - p->start) / el : 0;
+  char t[32] = "";
+  size_t len = 0;
+  put(buf, n, &len, "%" PRId64, done);
+  if (p->total) put(buf, n, &len, "/%" PRId64 " %3d%%", p->total, (int)(100 * done / p->total));
+  if (rate >= 100) put(buf, n, &len, " %.0f/s", rate);
+  else put(buf, n, &len, " %.3g/s", rate);
+  if (final) {
+    fmt_time(t, sizeof t, el);
+    put(buf, n, &len, " in %s", t);
+  } else if (p->total && rate > 0) {
+    fmt_time(t, sizeof t, (double)(p->total - done) / rate);
+    put(buf, n, &len, " ETA %s", t);
+  }
+}
+
+static void draw(rd_progress *p, int64_t done, const char *extra, double now, int final) {
+  char st[128], line[512];
+  status(p, done, now, final, st, sizeof st);
+  if (p->is_tty) {
+    char bar[25];
+    int fill = p->total ? (int)(24 * (done < p->total ? done : p->total) / p->total) : 0;
+    for (int i = 0; i < 24; i++) bar[i] = i < fill ? '#' : '.';
+    bar[24] = '\0';
+    int w = snprintf(line, sizeof line, "%s [%s] %s%s%s", p->label, bar, st, extra ? "  " : "",
+                     extra ? extra : "");
+    if (w > (int)sizeof line - 1) w = (int)sizeof line - 1;
+    /* Spaces over what is left of a longer previous bar. */
+    fprintf(p->out, "\r%s%*s%s", line, p->width > w ? p->width - w : 0, "", final ? "\n" : "");
+    p->width = w;
+  } else {
+    fprintf(p->out, "%s: %s%s%s%s\n", p->label, final ? "done " : "", st, extra ? "  " : "",
+            extra ? extra : "");
+  }
+  fflush(p->out);
+  p->t_shown = now;
+  p->shown = done;
+}
+
+void rd_progress_update_at(rd_progress *p, int64_t done, const char *extra, double now) {
+  if (p->is_tty) {
+    if (p->t_shown < 0 || now - p->t_shown >= 0.2) draw(p, done, extra, now, 0);
+    return;
+  }
+  int64_t since = done - (p->t_shown < 0 ? p->start : p->shown);
+  int by_units = p->log_every > 0 && since >= p->log_every;
+  int by_time = p->log_secs > 0 && now - (p->t_shown < 0 ? p->t0 : p->t_shown) >= p->log_secs;
+  if (by_units || by_time) draw(p, done, extra, now, 0);
+}
+
+void rd_progress_end_at(rd_progress *p, int64_t done, const char *extra, double now) {
+  draw(p, done, extra, now, 1);
+}
+
+void rd_progress_update(rd_progress *p, int64_t done, const char *extra) {
+  rd_progress_update_at(p, done, extra, rd_time_now());
+}
+
+void rd_progress_end(rd_progress *p, int64_t done, const char *extra) {
+  rd_progress_end_at(p, done, extra, rd_time_now());
+}
