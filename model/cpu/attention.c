@@ -1,13 +1,11 @@
 /* Rotary position embedding and bidirectional multi-head attention.
  *
  * Attention runs one (batch, head) pair per OpenMP iteration with
- * single-threaded sgemm calls inside: per-head matrices are small (T x hd),
- * so splitting across heads keeps every core busy where threading inside
- * one sgemm would not, and each head's arithmetic is the same whichever
- * thread runs it (results independent of the thread count). */
+ * single-threaded sgemm calls inside (see model/cpu/matmul.c): per-head
+ * matrices are small (T x hd), so splitting across heads keeps every core
+ * busy, and each head's arithmetic is the same whichever thread runs it. */
 #include <cblas.h>
 #include <math.h>
-#include <omp.h>
 
 #include "model/ops.h"
 
@@ -53,21 +51,9 @@ void rd_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B
   rope_apply(dqkv, cos_t, sin_t, B, T, H, hd, -1.0f);
 }
 
-/* BLAS threads are switched off while OpenMP splits the heads, and restored
- * after, so the two thread pools never oversubscribe the cores. */
-static int blas_serial_begin(void) {
-  int nt = openblas_get_num_threads();
-  if (nt > 1) openblas_set_num_threads(1);
-  return nt;
-}
-static void blas_serial_end(int nt) {
-  if (nt > 1) openblas_set_num_threads(nt);
-}
-
 void rd_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int hd) {
   const int S = 3 * H * hd, OS = H * hd; /* row strides of qkv and out */
   const float scale = 1.0f / sqrtf((float)hd);
-  int nt = blas_serial_begin();
 #pragma omp parallel for schedule(static)
   for (int bh = 0; bh < B * H; bh++) {
     int b = bh / H, h = bh % H;
@@ -87,14 +73,12 @@ void rd_attention_forward(float *out, float *att, const float *qkv, int B, int T
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, v, S, 0.0f,
                 out + (size_t)b * T * OS + (size_t)h * hd, OS);
   }
-  blas_serial_end(nt);
 }
 
 void rd_attention_backward(float *dqkv, float *work, const float *dout, const float *qkv,
                            const float *att, int B, int T, int H, int hd) {
   const int S = 3 * H * hd, OS = H * hd;
   const float scale = 1.0f / sqrtf((float)hd);
-  int nt = blas_serial_begin();
 #pragma omp parallel for schedule(static)
   for (int bh = 0; bh < B * H; bh++) {
     int b = bh / H, h = bh % H;
@@ -122,5 +106,4 @@ void rd_attention_backward(float *dqkv, float *work, const float *dout, const fl
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, ds, T, q, S, 1.0f, dk,
                 S);
   }
-  blas_serial_end(nt);
 }
