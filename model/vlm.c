@@ -285,13 +285,11 @@ int rd_vlm_init(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_
   m->n_floats = tb.off;
   for (int i = 0; i < m->n_tensors; i++) m->n_params += m->tensors[i].numel;
 
-  size_t pbytes = m->n_floats * sizeof(float);
   m->params = rd_calloc(m->n_floats, sizeof(float), "parameters");
   m->grads = rd_calloc(m->n_floats, sizeof(float), "gradients");
   m->adam_m = rd_calloc(m->n_floats, sizeof(float), "AdamW first moments");
   m->adam_v = rd_calloc(m->n_floats, sizeof(float), "AdamW second moments");
   if (!m->params || !m->grads || !m->adam_m || !m->adam_v) goto fail;
-  (void)pbytes;
 
   m->prompt = rd_calloc((size_t)(n_prompt > 0 ? n_prompt : 1), sizeof(int32_t), "prompt");
   m->ids = rd_calloc((size_t)max_batch * m->T, sizeof(int32_t), "token ids");
@@ -309,7 +307,7 @@ int rd_vlm_init(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_
   if (!m->acts) goto fail;
   layout_acts(m);
 
-  /* RoPE tables, at the end of no buffer in particular: own allocations */
+  /* RoPE tables [T, hd/2] per tower */
   m->lm.rope_cos = rd_calloc((size_t)m->T * m->lm.hd / 2 + 1, sizeof(float), "RoPE table");
   m->lm.rope_sin = rd_calloc((size_t)m->T * m->lm.hd / 2 + 1, sizeof(float), "RoPE table");
   if (!m->lm.rope_cos || !m->lm.rope_sin) goto fail;

@@ -16,7 +16,7 @@ double rd_xent_forward(float *lse, const float *logits, const int32_t *y, const 
     float mx = z[0];
     for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
     double s = 0.0;
-    for (int v = 0; v < V; v++) s += exp((double)(z[v] - mx));
+    for (int v = 0; v < V; v++) s += expf(z[v] - mx); /* float exp, double sum */
     lse[n] = mx + (float)log(s);
   }
   double loss = 0.0;

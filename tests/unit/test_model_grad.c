@@ -155,6 +155,14 @@ static void whole_model_gradient(void) {
   test_batch tb;
   make_batch(&tb, &m, 2, 9);
   grad_check(&m, &tb.b, "images");
+  /* a model sized for a larger batch gives the same loss on this batch */
+  rd_vlm big;
+  CHECK_OK(rd_vlm_init(&big, &c, 12, prompt, 3, 5, 0, 42));
+  float l_small, l_big;
+  CHECK_OK(rd_vlm_forward(&m, &tb.b, &l_small));
+  CHECK_OK(rd_vlm_forward(&big, &tb.b, &l_big));
+  CHECK(l_small == l_big);
+  rd_vlm_free(&big);
   /* padding rows of the vocabulary get no gradient */
   const rd_tensor *h = rd_vlm_find(&m, "lm_head"), *e = rd_vlm_find(&m, "tok_emb");
   CHECK(h && e && h->shape[0] == 16 && h->split == 0 && e->split == 0);
