@@ -1,0 +1,46 @@
+/* AdamW and the whole-gradient reductions (norm, finiteness). */
+#include <math.h>
+#include <stdlib.h>
+
+#include "model/ops.h"
+
+void rd_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                     float beta2, float eps, float weight_decay, int step, float grad_scale) {
+  float c1 = 1.0f - powf(beta1, (float)step), c2 = 1.0f - powf(beta2, (float)step);
+  float decay = 1.0f - lr * weight_decay;
+#pragma omp parallel for schedule(static) if (n > 16384)
+  for (size_t i = 0; i < n; i++) {
+    float gi = g[i] * grad_scale;
+    m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
+    v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
+    p[i] = p[i] * decay - lr * (m[i] / c1) / (sqrtf(v[i] / c2) + eps);
+  }
+}
+
+/* Chunks of a fixed size, each summed in order and the chunk sums added in
+ * order: the result does not depend on how many threads share the chunks. */
+#define SUMSQ_CHUNK 8192
+
+double rd_sumsq(const float *x, size_t n) {
+  size_t nch = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
+  double stackbuf[64], *part = nch <= 64 ? stackbuf : malloc(nch * sizeof(double));
+  if (!part) return NAN; /* reads as "not finite" to the caller's check */
+#pragma omp parallel for schedule(static) if (nch > 1)
+  for (size_t c = 0; c < nch; c++) {
+    size_t i0 = c * SUMSQ_CHUNK, i1 = i0 + SUMSQ_CHUNK < n ? i0 + SUMSQ_CHUNK : n;
+    double s = 0.0;
+    for (size_t i = i0; i < i1; i++) s += (double)x[i] * x[i];
+    part[c] = s;
+  }
+  double total = 0.0;
+  for (size_t c = 0; c < nch; c++) total += part[c];
+  if (part != stackbuf) free(part);
+  return total;
+}
+
+int rd_all_finite(const float *x, size_t n) {
+  int ok = 1;
+#pragma omp parallel for schedule(static) reduction(&& : ok) if (n > 16384)
+  for (size_t i = 0; i < n; i++) ok = ok && isfinite(x[i]);
+  return ok;
+}

@@ -1,0 +1,170 @@
+/* The masked-diffusion vision-language model (docs/model.md).
+ *
+ *   image [B,H,W,3] -> patches -> vision tower -> projector -> Np tokens
+ *   sequence [image (Np)][prompt (Tp)][response (L)] -> LM blocks
+ *   -> final RMSNorm -> LM head at the L response positions -> logits
+ *
+ * Every parameter lives in ONE buffer described by a table of tensors
+ * (name, shape, offset, tensor-parallel split axis); gradients and the AdamW
+ * moments use the same layout, so zeroing, all-reducing, clipping and
+ * checkpointing are loops over the table. Activations are sized for
+ * max_batch at init and allocated once. */
+#ifndef RD_MODEL_VLM_H
+#define RD_MODEL_VLM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "io/config.h"
+
+#define RD_TENSOR_NAME 48
+
+typedef struct {
+  char name[RD_TENSOR_NAME]; /* "lm.3.attn.wqkv" */
+  int ndim;                  /* 1 or 2 */
+  int shape[2];              /* [out_features, in_features] for weights */
+  size_t numel;
+  size_t offset; /* in floats, into params, grads, adam_m and adam_v */
+  int split;     /* tensor parallel: -1 replicated, 0 rows split (column-
+                  * parallel, vocab-parallel), 1 columns split (row-parallel) */
+  int decay;     /* 1: AdamW weight decay applies (matmul weights only) */
+} rd_tensor;
+
+typedef struct {
+  float beta1, beta2, eps, weight_decay;
+} rd_adamw_cfg;
+
+typedef struct {
+  int B;
+  const uint8_t *images;  /* [B, H, W, 3], or NULL in features mode */
+  const float *features;  /* [B, Np, feature_dim], or NULL in image mode */
+  const int32_t *x;       /* [B, L] response input tokens */
+  const int32_t *y;       /* [B, L] targets, or NULL (logits only) */
+  const float *w;         /* [B, L] loss weights, or NULL (logits only) */
+} rd_batch;
+
+/* One transformer block's weights (or their gradients): views into a
+ * buffer laid out by the tensor table. */
+typedef struct {
+  float *attn_norm; /* [C] */
+  float *wqkv;      /* [H*3*hd, C], rows [head][q|k|v][hd] */
+  float *wo;        /* [C, H*hd] */
+  float *mlp_norm;  /* [C] */
+  float *wgate;     /* [dff, C] */
+  float *wup;       /* [dff, C] */
+  float *wdown;     /* [C, dff] */
+} rd_block_w;
+
+/* What one block keeps from forward for backward. N = B*T rows. */
+typedef struct {
+  float *x;     /* [N, C] block input (residual stream) */
+  float *ln1;   /* [N, C] */
+  float *rstd1; /* [N] */
+  float *qkv;   /* [N, H*3*hd] after RoPE */
+  float *att;   /* [B, H, T, T] attention probabilities */
+  float *atty;  /* [N, H*hd] attention output before wo */
+  float *x2;    /* [N, C] residual after attention */
+  float *ln2;   /* [N, C] */
+  float *rstd2; /* [N] */
+  float *gate;  /* [N, dff] */
+  float *up;    /* [N, dff] */
+  float *h;     /* [N, dff] silu(gate) * up */
+} rd_block_acts;
+
+/* A stack of bidirectional blocks: the vision tower or the LM. H and dff
+ * are the LOCAL head count and MLP width (tensor parallel divides them). */
+typedef struct {
+  int n_layers, C, H, hd, dff, T;
+  int first;                /* table index of block 0's first tensor */
+  float *rope_cos, *rope_sin; /* [T, hd/2] */
+  rd_block_acts *acts;      /* [n_layers] */
+  float *out;               /* [N, C] output of the last block */
+  /* backward scratch, shared by the layers */
+  float *dx;    /* [N, C] gradient of the residual stream */
+  float *dln;   /* [N, C] */
+  float *dqkv;  /* [N, H*3*hd] */
+  float *datty; /* [N, H*hd] */
+  float *dgate, *dup, *dh; /* [N, dff] */
+  float *work;  /* [B, H, T, T] */
+} rd_tower;
+
+typedef struct {
+  rd_model_cfg cfg;
+  int V, Vp;          /* vocabulary, padded to cfg.vocab_multiple */
+  int Np, Tp, L, T;   /* image tokens, prompt, response, whole sequence */
+  int feature_dim;    /* 0: images through the vision tower; else Dv */
+  int Din;            /* projector input width */
+  int patch_dim;      /* P*P*3 */
+  int max_batch;
+  int32_t *prompt;    /* [Tp] */
+
+  int n_tensors;
+  rd_tensor *tensors;
+  size_t n_floats;    /* floats in each of the four buffers (with alignment) */
+  size_t n_params;    /* parameters (the table's numel summed) */
+  float *params, *grads, *adam_m, *adam_v;
+
+  /* table indices of the single tensors (-1 when absent) */
+  int t_patch_w, t_patch_b, t_pos, t_vnorm, t_proj_w1, t_proj_b1, t_proj_w2, t_proj_b2;
+  int t_tok_emb, t_lm_norm, t_lm_head;
+
+  rd_tower vis, lm;
+  float *acts;        /* the one activation allocation */
+  size_t n_acts;
+  /* activations outside the towers; Nv = B*Np, Nr = B*L */
+  float *patches;     /* [Nv, patch_dim] (or the copied features [Nv, Dv]) */
+  float *vnorm, *vrstd; /* [Nv, Cv], [Nv] */
+  float *proj_h, *proj_g, *proj_out; /* [Nv, d] before GELU, after, output */
+  float *resp, *lnf, *rstdf; /* [Nr, d], [Nr, d], [Nr] */
+  float *logits, *lse;       /* [Nr, Vp], [Nr] */
+  float *dlogits, *dlnf, *dresp, *dproj_out, *dproj_g, *dproj_h, *dvnorm;
+  int32_t *ids;       /* [B, T] token ids, -1 at image positions */
+  int32_t *y;         /* [B, L] copy of the last targets */
+  float *w;           /* [B, L] copy of the last weights */
+
+  int B;              /* batch of the last forward, 0 = none */
+  int has_targets;
+  double loss;
+} rd_vlm;
+
+/* prompt: the fixed instruction token ids. feature_dim 0: the model reads
+ * images; > 0: it reads precomputed features [B, Np, feature_dim] with
+ * Np = (image_size / patch)^2 and has no vision tower. Parameters are
+ * initialised from rd_rng streams (seed, RD_RNG_INIT, tensor index). */
+int rd_vlm_init(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_t *prompt,
+                int n_prompt, int max_batch, int feature_dim, uint64_t seed);
+void rd_vlm_free(rd_vlm *m);
+
+const rd_tensor *rd_vlm_tensors(const rd_vlm *m, int *n);
+/* The table entry of that name, or NULL. */
+const rd_tensor *rd_vlm_find(const rd_vlm *m, const char *name);
+void rd_vlm_memory(const rd_vlm *m, size_t *bytes_params, size_t *bytes_grads, size_t *bytes_opt,
+                   size_t *bytes_acts);
+
+/* Forward on a batch. With y and w set, *loss = sum_i w_i CE(logits_i, y_i)
+ * (loss may be NULL); with both NULL only logits are computed. The batch's
+ * arrays are copied as needed and may change after the call. */
+int rd_vlm_forward(rd_vlm *m, const rd_batch *b, float *loss);
+/* [B, L, Vp] of the last forward; padding columns hold -INFINITY. */
+const float *rd_vlm_logits(const rd_vlm *m);
+/* Gradients of the last forward's loss, ADDED to m->grads. */
+int rd_vlm_backward(rd_vlm *m);
+void rd_vlm_zero_grad(rd_vlm *m);
+/* L2 norm of all gradients (deterministic). */
+float rd_vlm_grad_norm(const rd_vlm *m);
+int rd_vlm_grads_finite(const rd_vlm *m);
+/* One AdamW step over every tensor; gradients are multiplied by grad_scale
+ * first (clipping, averaging). Weight decay only where tensor.decay. */
+int rd_vlm_adamw_step(rd_vlm *m, const rd_adamw_cfg *c, int step, float lr, float grad_scale);
+
+/* Internals shared by model/vlm*.c and model/block.c. */
+enum { RD_BLOCK_TENSORS = 7 }; /* tensors per block, in rd_block_w order */
+/* Views of layer `layer` of tower t inside buf (params or grads). */
+void rd_block_view(const rd_vlm *m, const rd_tower *t, float *buf, int layer, rd_block_w *w);
+/* Runs all blocks: t->acts[0].x holds the input, t->out gets the output. */
+void rd_tower_forward(const rd_vlm *m, rd_tower *t, int B);
+/* On entry t->dx holds d(t->out); on return d(t->acts[0].x). Weight
+ * gradients are added to m->grads. */
+void rd_tower_backward(rd_vlm *m, rd_tower *t, int B);
+
+#endif

@@ -1,0 +1,160 @@
+/* The VLM's forward and backward passes over the whole sequence
+ * [image (Np)][prompt (Tp)][response (L)]. */
+#include <math.h>
+#include <string.h>
+
+#include "io/err.h"
+#include "model/ops.h"
+#include "model/vlm.h"
+
+#define P(i) (m->params + m->tensors[(i)].offset)
+#define G(i) (m->grads + m->tensors[(i)].offset)
+
+static int check_batch(const rd_vlm *m, const rd_batch *b) {
+  if (b->B < 1 || b->B > m->max_batch)
+    return rd_err(RD_EINVAL, "batch of %d samples: the model was sized for 1 to %d", b->B,
+                  m->max_batch);
+  if (m->feature_dim == 0 && !b->images)
+    return rd_err(RD_EINVAL, "the model reads images but the batch has none");
+  if (m->feature_dim > 0 && !b->features)
+    return rd_err(RD_EINVAL, "the model reads precomputed features but the batch has none");
+  if (!b->x) return rd_err(RD_EINVAL, "the batch has no response tokens x");
+  if (!b->y != !b->w) return rd_err(RD_EINVAL, "the batch has targets y without weights w or the reverse");
+  size_t n = (size_t)b->B * m->L;
+  for (size_t i = 0; i < n; i++) {
+    if (b->x[i] < 0 || b->x[i] >= m->V)
+      return rd_err(RD_EINVAL, "x[%zu][%zu] = %d is outside the vocabulary [0, %d)", i / m->L,
+                    i % m->L, b->x[i], m->V);
+    if (b->w && b->w[i] != 0.0f) {
+      if (!isfinite(b->w[i]))
+        return rd_err(RD_EINVAL, "w[%zu][%zu] is not finite", i / m->L, i % m->L);
+      if (b->y[i] < 0 || b->y[i] >= m->V)
+        return rd_err(RD_EINVAL, "y[%zu][%zu] = %d is outside the vocabulary [0, %d)", i / m->L,
+                      i % m->L, b->y[i], m->V);
+    }
+  }
+  return RD_OK;
+}
+
+/* Image tokens [Nv, d] of the projector, from images or features. */
+static void encode_image(rd_vlm *m, const rd_batch *b) {
+  const int B = b->B, Nv = B * m->Np, d = m->cfg.d_model;
+  const float *proj_in;
+  if (m->feature_dim == 0) {
+    rd_tower *t = &m->vis;
+    rd_patchify(m->patches, b->images, B, m->cfg.image_size, m->cfg.image_size, m->cfg.patch);
+    rd_matmul_forward(t->acts[0].x, m->patches, P(m->t_patch_w), P(m->t_patch_b), Nv,
+                      m->patch_dim, t->C);
+    rd_posemb_forward(t->acts[0].x, P(m->t_pos), B, m->Np, t->C);
+    rd_tower_forward(m, t, B);
+    rd_rmsnorm_forward(m->vnorm, m->vrstd, t->out, P(m->t_vnorm), Nv, t->C,
+                       (float)m->cfg.norm_eps);
+    proj_in = m->vnorm;
+  } else {
+    memcpy(m->patches, b->features, (size_t)Nv * m->Din * sizeof(float));
+    proj_in = m->patches;
+  }
+  rd_matmul_forward(m->proj_h, proj_in, P(m->t_proj_w1), P(m->t_proj_b1), Nv, m->Din, d);
+  rd_gelu_forward(m->proj_g, m->proj_h, (size_t)Nv * d);
+  rd_matmul_forward(m->proj_out, m->proj_g, P(m->t_proj_w2), P(m->t_proj_b2), Nv, d, d);
+}
+
+int rd_vlm_forward(rd_vlm *m, const rd_batch *b, float *loss) {
+  m->B = 0;
+  RD_TRY(check_batch(m, b));
+  const int B = b->B, T = m->T, Np = m->Np, L = m->L, d = m->cfg.d_model, Nr = B * L;
+  const int r0 = Np + m->Tp; /* first response position */
+  encode_image(m, b);
+
+  /* The LM input: image tokens, then embedded prompt and response tokens. */
+  float *x0 = m->lm.acts[0].x;
+  for (int s = 0; s < B; s++) {
+    int32_t *ids = m->ids + (size_t)s * T;
+    for (int i = 0; i < Np; i++) ids[i] = -1;
+    memcpy(ids + Np, m->prompt, (size_t)m->Tp * sizeof(int32_t));
+    memcpy(ids + r0, b->x + (size_t)s * L, (size_t)L * sizeof(int32_t));
+    memcpy(x0 + (size_t)s * T * d, m->proj_out + (size_t)s * Np * d, (size_t)Np * d * sizeof(float));
+  }
+  rd_embedding_forward(x0, m->ids, P(m->t_tok_emb), B * T, d);
+  rd_tower_forward(m, &m->lm, B);
+
+  /* The head only at the response positions; the final RMSNorm is per row,
+   * so normalising just those rows is the same. */
+  for (int s = 0; s < B; s++)
+    memcpy(m->resp + (size_t)s * L * d, m->lm.out + ((size_t)s * T + r0) * d,
+           (size_t)L * d * sizeof(float));
+  rd_rmsnorm_forward(m->lnf, m->rstdf, m->resp, P(m->t_lm_norm), Nr, d, (float)m->cfg.norm_eps);
+  /* TP: vocab-parallel head, each rank computes its own columns. */
+  rd_matmul_forward(m->logits, m->lnf, P(m->t_lm_head), NULL, Nr, d, m->Vp);
+
+  m->has_targets = b->y != NULL;
+  m->loss = 0.0;
+  if (m->has_targets) {
+    memcpy(m->y, b->y, (size_t)Nr * sizeof(int32_t));
+    memcpy(m->w, b->w, (size_t)Nr * sizeof(float));
+    m->loss = rd_xent_forward(m->lse, m->logits, m->y, m->w, Nr, m->V, m->Vp);
+  }
+  /* Padding columns are outside the softmax above; -inf keeps them out of
+   * any argmax or softmax a decoder does on the logits. */
+  if (m->Vp > m->V)
+    for (int n = 0; n < Nr; n++)
+      for (int v = m->V; v < m->Vp; v++) m->logits[(size_t)n * m->Vp + v] = -INFINITY;
+  if (loss) *loss = (float)m->loss;
+  m->B = B;
+  return RD_OK;
+}
+
+const float *rd_vlm_logits(const rd_vlm *m) { return m->logits; }
+
+int rd_vlm_backward(rd_vlm *m) {
+  if (m->B == 0 || !m->has_targets)
+    return rd_err(RD_ESTATE, "rd_vlm_backward needs a forward pass with targets y and weights w");
+  const int B = m->B, T = m->T, Np = m->Np, L = m->L, d = m->cfg.d_model, Nr = B * L,
+            Nv = B * Np;
+  const int r0 = Np + m->Tp;
+  rd_tower *lm = &m->lm;
+
+  memset(m->dlogits, 0, (size_t)Nr * m->Vp * sizeof(float));
+  rd_xent_backward(m->dlogits, m->logits, m->lse, m->y, m->w, Nr, m->V, m->Vp);
+  memset(m->dlnf, 0, (size_t)Nr * d * sizeof(float));
+  rd_matmul_backward(m->dlnf, G(m->t_lm_head), NULL, m->dlogits, m->lnf, P(m->t_lm_head), Nr, d,
+                     m->Vp);
+  /* TP all-reduce (sum) of dlnf here (vocab-parallel head) */
+  memset(m->dresp, 0, (size_t)Nr * d * sizeof(float));
+  rd_rmsnorm_backward(m->dresp, G(m->t_lm_norm), m->dlnf, m->resp, P(m->t_lm_norm), m->rstdf, Nr,
+                      d);
+
+  /* Only response rows of the LM output have a gradient. */
+  memset(lm->dx, 0, (size_t)B * T * d * sizeof(float));
+  for (int s = 0; s < B; s++)
+    memcpy(lm->dx + ((size_t)s * T + r0) * d, m->dresp + (size_t)s * L * d,
+           (size_t)L * d * sizeof(float));
+  rd_tower_backward(m, lm, B);
+  rd_embedding_backward(G(m->t_tok_emb), lm->dx, m->ids, B * T, d);
+
+  for (int s = 0; s < B; s++)
+    memcpy(m->dproj_out + (size_t)s * Np * d, lm->dx + (size_t)s * T * d,
+           (size_t)Np * d * sizeof(float));
+  memset(m->dproj_g, 0, (size_t)Nv * d * sizeof(float));
+  rd_matmul_backward(m->dproj_g, G(m->t_proj_w2), G(m->t_proj_b2), m->dproj_out, m->proj_g,
+                     P(m->t_proj_w2), Nv, d, d);
+  memset(m->dproj_h, 0, (size_t)Nv * d * sizeof(float));
+  rd_gelu_backward(m->dproj_h, m->dproj_g, m->proj_h, (size_t)Nv * d);
+  if (m->feature_dim > 0) {
+    rd_matmul_backward(NULL, G(m->t_proj_w1), G(m->t_proj_b1), m->dproj_h, m->patches,
+                       P(m->t_proj_w1), Nv, m->Din, d);
+    return RD_OK;
+  }
+  rd_tower *vis = &m->vis;
+  memset(m->dvnorm, 0, (size_t)Nv * vis->C * sizeof(float));
+  rd_matmul_backward(m->dvnorm, G(m->t_proj_w1), G(m->t_proj_b1), m->dproj_h, m->vnorm,
+                     P(m->t_proj_w1), Nv, m->Din, d);
+  memset(vis->dx, 0, (size_t)Nv * vis->C * sizeof(float));
+  rd_rmsnorm_backward(vis->dx, G(m->t_vnorm), m->dvnorm, vis->out, P(m->t_vnorm), m->vrstd, Nv,
+                      vis->C);
+  rd_tower_backward(m, vis, B);
+  rd_posemb_backward(G(m->t_pos), vis->dx, B, Np, vis->C);
+  rd_matmul_backward(NULL, G(m->t_patch_w), G(m->t_patch_b), vis->dx, m->patches,
+                     P(m->t_patch_w), Nv, m->patch_dim, vis->C);
+  return RD_OK;
+}
