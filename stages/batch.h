@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 /* Token types of Stage I (Eq. 2). */
-enum { RD_TOK_CLEAN = 0, RD_TOK_MASK = 1, RD_TOK_SYNTAX = 2, RD_TOK_HALLUC = 3, RD_TOK_NTYPES = 4 };
+enum { RD_TYPE_CLEAN = 0, RD_TYPE_MASK = 1, RD_TYPE_SYNTAX = 2, RD_TYPE_HALLUC = 3, RD_NTYPES = 4 };
 
 #define RD_MASK_EPS 1e-3
 
