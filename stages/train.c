@@ -232,6 +232,20 @@ int rd_train_eval_loss(rd_trainer *t, double *loss) {
   return RD_OK;
 }
 
+/* RD_TEST_NAN_STEPS="5,6,7" poisons the loss of those steps, so the tests
+ * can exercise the non-finite path without a diverging model. */
+static int poisoned(int64_t step) {
+  const char *list = getenv("RD_TEST_NAN_STEPS");
+  for (const char *p = list; p && *p;) {
+    char *end;
+    long long v = strtoll(p, &end, 10);
+    if (end == p) break;
+    if (v == step) return 1;
+    p = *end ? end + 1 : end;
+  }
+  return 0;
+}
+
 /* One optimizer step; *applied = 0 when it was skipped as non-finite. */
 static int train_step(rd_trainer *t, double *loss, double *gnorm, float *lr, int *applied) {
   const rd_config *cfg = &t->env->cfg;
@@ -251,6 +265,7 @@ static int train_step(rd_trainer *t, double *loss, double *gnorm, float *lr, int
     RD_TRY(rd_coll_allreduce_buckets(&t->env->grid.dp, t->model.grads, t->model.n_floats, RD_GRAD_BUCKET));
     RD_TRY(rd_coll_allreduce_sum_f64(&t->env->grid.dp, &sum, 1));
   }
+  if (poisoned(t->step + 1)) sum = NAN;
   *loss = sum;
   *gnorm = rd_vlm_grad_norm(&t->model);
   *lr = rd_lr_schedule((int)t->step + 1, (float)cfg->train.lr, cfg->train.warmup, t->spec.steps,
