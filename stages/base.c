@@ -10,7 +10,7 @@
 
 /* Eq. 1: mask each response position with probability p, loss 1/(p L) on the
  * masked ones. Image and prompt are never masked (they are not in x). */
-static int build_mask(const rd_trainer *t, const rd_batch_ctx *c, const rd_shard_batch *data, int64_t i, int eval,
+int rd_build_mask(const rd_trainer *t, const rd_batch_ctx *c, const rd_shard_batch *data, int64_t i, int eval,
                       int32_t *x, int32_t *y, float *w) {
   (void)t;
   rd_batch_mask(c, eval ? RD_RNG_EVALMASK : RD_RNG_MASK, data->sample_id[i], data->captions + i * c->L, x, y, w);
@@ -29,7 +29,7 @@ int rd_cmd_base(const rd_cli *cli) {
     if (env.is_root) printf("base: done already (%s/done/base)\n", env.cfg.run_dir);
   } else {
     if (s == RD_OK) s = rd_stage_agree(&env, rd_stage_vocab(&env));
-    rd_train_spec spec = {"base", 0, env.cfg.base.steps, NULL, build_mask, NULL, stop_at};
+    rd_train_spec spec = {"base", 0, env.cfg.base.steps, NULL, rd_build_mask, NULL, stop_at};
     if (s == RD_OK) s = rd_train_run(&env, &spec);
   }
   rd_stage_end(&env);

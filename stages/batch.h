@@ -31,4 +31,26 @@ typedef struct {
 double rd_batch_mask(const rd_batch_ctx *c, uint32_t kind, int64_t sample_id, const int32_t *r0,
                      int32_t *x, int32_t *y, float *w);
 
+/* Stage I options (config section stage1). */
+typedef struct {
+  double replace_prob; /* q */
+  int dynamic_rate;    /* q = min(t, replace_prob) */
+  int syntax;          /* inject syntax noise */
+  int hallucination;   /* inject hallucinated spans */
+  double halluc_frac;  /* fraction of samples that get their hallucinated span */
+  int vocab_size;      /* ordinary tokens are ids [RD_TOK_NSPECIAL, vocab_size) */
+} rd_stage1_opts;
+
+/* Eq. 2 and 3 for one sample. r0 [L] clean response; halluc [L] the same
+ * caption with one fact changed at [span_start, span_start + span_len), or
+ * NULL. Masks as rd_batch_mask, then on the still-visible positions puts the
+ * hallucinated tokens (for a halluc_frac share of samples) and replaces others
+ * by random ordinary tokens with probability q. type [L] receives RD_TYPE_*
+ * per position. Weights: 1/(p N_type) for each position of
+ * a present type, so every present type adds its mean cross-entropy / p; the
+ * four terms are summed, and divided by the global batch. */
+double rd_batch_stage1(const rd_batch_ctx *c, const rd_stage1_opts *o, uint32_t kind, int64_t sample_id,
+                       const int32_t *r0, const int32_t *halluc, int span_start, int span_len, int32_t *x,
+                       int32_t *y, float *w, int8_t *type);
+
 #endif

@@ -22,6 +22,8 @@ static const rd_command rd_commands[] = {
     {"data", "info", rd_cmd_data_info, "FILE: what a shard holds"},
     {"data", "show", rd_cmd_data_show, "FILE --index I --png OUT: one sample as a picture"},
     {"base", NULL, rd_cmd_base, "train the mask-prediction base model (Eq. 1)"},
+    {"stage1", NULL, rd_cmd_stage1, "foundational revision training from base (Eq. 2, 3)"},
+    {"mask", NULL, rd_cmd_mask, "the mask-trained baseline: base continued with Eq. 1 for stage1.steps"},
 };
 #define RD_N_COMMANDS (int)(sizeof rd_commands / sizeof rd_commands[0])
 

@@ -132,6 +132,7 @@ static int setup(rd_trainer *t) {
   RD_ALLOC(t->y, (size_t)t->micro * L, "batch targets");
   RD_ALLOC(t->w, (size_t)t->micro * L, "batch weights");
   RD_ALLOC(t->idx, (size_t)t->micro, "batch indices");
+  RD_ALLOC(t->types, (size_t)t->micro * L, "token types");
   char rel[256];
   if (t->spec.round > 0) snprintf(rel, sizeof rel, "ckpt/%s_r%d", t->spec.stage, t->spec.round);
   else snprintf(rel, sizeof rel, "ckpt/%s", t->spec.stage);
@@ -356,6 +357,7 @@ static void trainer_free(rd_trainer *t) {
   rd_metrics_close(&t->log);
   free(t->ct);
   free(t->idx);
+  free(t->types);
   free(t->x);
   free(t->y);
   free(t->w);

@@ -43,6 +43,7 @@ struct rd_trainer {
   rd_shard_batch data;   /* [micro] samples of the current micro-batch */
   int32_t *x, *y;        /* [micro, L] */
   float *w;              /* [micro, L] */
+  int8_t *types;         /* [micro, L] token types, for builders that keep them */
   int64_t *idx;          /* [micro] dataset indices */
   rd_ckpt_tensor *ct;    /* [n tensors] the model's table for checkpoints */
   int n_ct;
@@ -52,6 +53,10 @@ struct rd_trainer {
   int64_t bad_steps;     /* non-finite steps in a row */
   int64_t skipped;       /* non-finite steps in all */
 };
+
+/* Eq. 1 (stages/base.c): the builder of base and of the mask-trained baseline. */
+int rd_build_mask(const rd_trainer *t, const rd_batch_ctx *c, const rd_shard_batch *data, int64_t i, int eval,
+                  int32_t *x, int32_t *y, float *w);
 
 /* Runs the stage to its end (or a stop request: RD_ESTOP after a
  * checkpoint). Writes the done marker when finished. */
