@@ -40,7 +40,7 @@ static int run(const rd_cli *cli, const char *stage, rd_build_fn build) {
     rd_stage1_opts o = {env.cfg.stage1.replace_prob, env.cfg.stage1.dynamic_rate, env.cfg.stage1.syntax,
                         env.cfg.stage1.hallucination, env.cfg.stage1.halluc_frac,
                         env.has_vocab ? rd_vocab_size(&env.vocab) : 0};
-    rd_train_spec spec = {stage, 0, env.cfg.stage1.steps, "ckpt/base", build, &o, stop_at};
+    rd_train_spec spec = {.stage = stage, .steps = env.cfg.stage1.steps, .init_from = "ckpt/base", .build = build, .build_ctx = &o, .stop_at = stop_at};
     if (s == RD_OK) s = rd_train_run(&env, &spec);
   }
   rd_stage_end(&env);

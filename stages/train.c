@@ -133,6 +133,7 @@ static int setup(rd_trainer *t) {
   RD_ALLOC(t->w, (size_t)t->micro * L, "batch weights");
   RD_ALLOC(t->idx, (size_t)t->micro, "batch indices");
   RD_ALLOC(t->types, (size_t)t->micro * L, "token types");
+  RD_ALLOC(t->rows, (size_t)t->micro, "batch rows");
   char rel[256];
   if (t->spec.round > 0) snprintf(rel, sizeof rel, "ckpt/%s_r%d", t->spec.stage, t->spec.round);
   else snprintf(rel, sizeof rel, "ckpt/%s", t->spec.stage);
@@ -192,12 +193,13 @@ static rd_batch_ctx batch_ctx(const rd_trainer *t, int64_t step) {
   return c;
 }
 
-/* Reads samples idx[0..n) of set into the data batch and builds x, y, w. */
-static int fill(rd_trainer *t, rd_shardset *set, const rd_batch_ctx *c, int n, int eval) {
+/* Reads samples idx[0..n) of set into the data batch and builds x, y, w
+ * with build. */
+static int fill(rd_trainer *t, rd_shardset *set, const rd_batch_ctx *c, int n, int eval, rd_build_fn build) {
   const int L = c->L;
   for (int j = 0; j < n; j++) RD_TRY(rd_shardset_read(set, t->idx[j], &t->data, j));
   for (int j = 0; j < n; j++)
-    RD_TRY(t->spec.build(t, c, &t->data, j, eval, t->x + (size_t)j * L, t->y + (size_t)j * L, t->w + (size_t)j * L));
+    RD_TRY(build(t, c, &t->data, j, eval, t->x + (size_t)j * L, t->y + (size_t)j * L, t->w + (size_t)j * L));
   return RD_OK;
 }
 
@@ -215,8 +217,9 @@ int rd_train_eval_loss(rd_trainer *t, double *loss) {
   if (total > t->eval.n_total) total = t->eval.n_total;
   int G = t->micro * t->env->grid.dp_size;
   rd_batch_ctx c = batch_ctx(t, 0);
-  /* The mean over the held-out samples; the noise of chunk k is keyed by k,
-   * so every evaluation sees the same masks. */
+  /* The mean Eq. 1 loss over the held-out samples, whatever the stage's own
+   * objective, so the curves of all stages are comparable; the noise of
+   * chunk k is keyed by k, so every evaluation sees the same masks. */
   c.batch_size = (int)total;
   double sum = 0;
   for (int64_t first = 0, k = 0; first < total; first += G, k++) {
@@ -225,7 +228,7 @@ int rd_train_eval_loss(rd_trainer *t, double *loss) {
     if (cnt == 0) continue;
     for (int64_t j = 0; j < cnt; j++) t->idx[j] = first + b + j;
     c.step = k;
-    RD_TRY(fill(t, &t->eval, &c, (int)cnt, 1));
+    RD_TRY(fill(t, &t->eval, &c, (int)cnt, 1, rd_build_mask));
     RD_TRY(forward_backward(t, (int)cnt, 0, &sum));
   }
   RD_TRY(rd_coll_allreduce_sum_f64(&t->env->grid.dp, &sum, 1));
@@ -256,8 +259,9 @@ static int train_step(rd_trainer *t, double *loss, double *gnorm, float *lr, int
   double sum = 0;
   for (int a = 0; a < t->accum; a++) {
     int first = a * per_accum + t->env->grid.dp_rank * t->micro;
-    RD_TRY(rd_loader_slots(&t->loader, t->step, first, t->micro, t->idx));
-    RD_TRY(fill(t, &t->train, &c, t->micro, 0));
+    if (t->spec.pick) RD_TRY(t->spec.pick(t, t->step, first, t->micro, t->idx, t->rows));
+    else RD_TRY(rd_loader_slots(&t->loader, t->step, first, t->micro, t->idx));
+    RD_TRY(fill(t, &t->train, &c, t->micro, 0, t->spec.build));
     RD_TRY(forward_backward(t, t->micro, 1, &sum));
   }
   /* Weights carry the 1/B of the global batch, so summing over dp ranks
@@ -358,6 +362,7 @@ static void trainer_free(rd_trainer *t) {
   free(t->ct);
   free(t->idx);
   free(t->types);
+  free(t->rows);
   free(t->x);
   free(t->y);
   free(t->w);

@@ -22,6 +22,11 @@ typedef struct rd_trainer rd_trainer;
 typedef int (*rd_build_fn)(const rd_trainer *t, const rd_batch_ctx *c, const rd_shard_batch *data,
                            int64_t i, int eval, int32_t *x, int32_t *y, float *w);
 
+/* Chooses the samples of global batch slots [first, first + n) of step:
+ * idx[j] the training-set index to read, rows[j] anything the builder needs
+ * (e.g. a revision row, or -1). NULL: the plain shuffled order. */
+typedef int (*rd_pick_fn)(rd_trainer *t, int64_t step, int first, int n, int64_t *idx, int64_t *rows);
+
 typedef struct {
   const char *stage;     /* "base", "stage1", "mask", ... */
   int round;             /* stage2 round, 0 otherwise */
@@ -30,6 +35,8 @@ typedef struct {
   rd_build_fn build;
   const void *build_ctx; /* stage options the builder reads */
   int64_t stop_at;       /* > 0: act as if a stop signal came after this step (--stop-at) */
+  rd_pick_fn pick;       /* NULL: every slot from the shuffled training set */
+  void *pick_ctx;
 } rd_train_spec;
 
 struct rd_trainer {
@@ -44,6 +51,7 @@ struct rd_trainer {
   int32_t *x, *y;        /* [micro, L] */
   float *w;              /* [micro, L] */
   int8_t *types;         /* [micro, L] token types, for builders that keep them */
+  int64_t *rows;         /* [micro] what the pick function chose beside idx */
   int64_t *idx;          /* [micro] dataset indices */
   rd_ckpt_tensor *ct;    /* [n tensors] the model's table for checkpoints */
   int n_ct;
