@@ -13,6 +13,7 @@
 #define RD_STAGES_EXPERT_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "data/shapes.h"
 #include "io/drafts.h"
@@ -96,9 +97,36 @@ int rd_expert_reference(const int32_t *draft, int n, const int32_t *ref, int m, 
 int rd_expert_apply(const int32_t *row, int L, const rd_expert_out *o, int remask, int32_t *x,
                     int32_t *y, uint8_t *mask, int32_t (*spans)[4]);
 
+/* ---- the counts of a gather (expert_counts.c), written as revisions/r<R>.json */
+
+enum { RD_COUNT_DRAFTS, RD_COUNT_RIGHT, RD_COUNT_REVISED, RD_COUNT_DROPPED, RD_COUNT_EDITS, RD_COUNT_COLS };
+
+typedef struct {
+  int64_t total[RD_COUNT_COLS];
+  int64_t dropped_by[RD_DROP_REASONS];
+  int64_t edits_by_kind[RD_EDIT_KINDS];
+  int64_t same, longer, shorter;   /* edits by target length against the span's */
+  int64_t mistake_tokens, rows_with_mistakes;
+  int n_steps;
+  int32_t *steps;                  /* [n_steps] distinct step counts, ascending */
+  int64_t (*by_steps)[RD_COUNT_COLS]; /* [n_steps] */
+} rd_expert_counts;
+
+void rd_expert_counts_init(rd_expert_counts *c);
+void rd_expert_counts_free(rd_expert_counts *c);
+/* One draft: judged right, revised (right 0, drop -1) or dropped (drop = reason). */
+int rd_expert_counts_add(rd_expert_counts *c, int steps, int right, int drop);
+/* One edit of a kept draft; delta = target length - span length. */
+void rd_expert_counts_edit(rd_expert_counts *c, int steps, int kind, int delta);
+/* The counts as a JSON object (malloc'd, newline-terminated). */
+int rd_expert_counts_json(const rd_expert_counts *c, int round, const char *expert, const char *policy, char **json,
+                          size_t *n);
+/* One summary line per step count and a total. */
+void rd_expert_counts_print(const rd_expert_counts *c, int round, FILE *out);
+
 /* ---- command expert (expert_cmd.c) */
 
-typedef struct rd_cmd_expert rd_cmd_expert;
+typedef struct rd_expert_proc rd_expert_proc;
 
 typedef struct {
   int64_t id;             /* request id, unique in the gather */
@@ -106,18 +134,18 @@ typedef struct {
   const char *prompt;     /* the instruction */
   const char *reference;  /* the ground-truth caption */
   const char *draft;      /* the draft's words joined by single spaces */
-} rd_cmd_request;
+} rd_expert_request;
 
 /* Starts nothing yet: the program (/bin/sh -c command) starts on the first
  * request and is restarted after a timeout or an exit. */
-int rd_cmd_expert_open(rd_cmd_expert **x, const char *command, double timeout_s, int retries);
+int rd_expert_proc_open(rd_expert_proc **x, const char *command, double timeout_s, int retries);
 /* Ends the program (stdin closed, then killed if it lingers) and frees x. */
-void rd_cmd_expert_close(rd_cmd_expert *x);
+void rd_expert_proc_close(rd_expert_proc *x);
 /* Asks about one draft (the words draft[n] that req->draft spells) and
  * validates the answer into o; a failure after every attempt is a DROP
  * verdict with its reason, never an error. Errors only for what the gather
  * cannot go on without (memory). */
-int rd_cmd_expert_ask(rd_cmd_expert *x, const rd_vocab *v, const rd_cmd_request *req,
+int rd_expert_proc_ask(rd_expert_proc *x, const rd_vocab *v, const rd_expert_request *req,
                       const int32_t *draft, int n, rd_expert_out *o);
 /* The instruction sent as "prompt" (the paper's expert prompt, shortened). */
 extern const char rd_expert_prompt[];

@@ -59,7 +59,10 @@ static inline int fx_corrupt(const rd_vocab *v, const rd_scene *sc, const int32_
     for (int i = 0; i < n; i++) cw.w[i] = words[i] = rd_vocab_token(v, caption[i]);
     int a, l;
     RD_TRY(rd_halluc_make(sc, &cw, NULL, seed, id, &hw, &a, &l));
-    for (int i = 0; i < n; i++) w[i] = rd_vocab_id(v, hw.w[i]);
+    for (int i = 0; i < n; i++) { /* a word a small training set never used is [UNK] */
+      int t = rd_vocab_id(v, hw.w[i]);
+      w[i] = t < 0 ? RD_TOK_UNK : t;
+    }
     (void)words;
   }
   if (how == FX_REPLACE || how == FX_MIXED) {
