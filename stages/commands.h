@@ -14,5 +14,6 @@ int rd_cmd_data_show(const rd_cli *cli);
 int rd_cmd_base(const rd_cli *cli);
 int rd_cmd_stage1(const rd_cli *cli);
 int rd_cmd_mask(const rd_cli *cli);
+int rd_cmd_expert(const rd_cli *cli);
 
 #endif

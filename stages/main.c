@@ -24,6 +24,7 @@ static const rd_command rd_commands[] = {
     {"base", NULL, rd_cmd_base, "train the mask-prediction base model (Eq. 1)"},
     {"stage1", NULL, rd_cmd_stage1, "foundational revision training from base (Eq. 2, 3)"},
     {"mask", NULL, rd_cmd_mask, "the mask-trained baseline: base continued with Eq. 1 for stage1.steps"},
+    {"expert", NULL, rd_cmd_expert, "--round R: the expert revises the round's drafts"},
 };
 #define RD_N_COMMANDS (int)(sizeof rd_commands / sizeof rd_commands[0])
 

@@ -1,0 +1,328 @@
+/* The command expert: an external program (expert.command, run by /bin/sh
+ * -c) kept alive for the whole gather and fed one JSON request line per
+ * draft on stdin; it answers one JSON line per request on stdout
+ * (docs/expert-protocol.md). One process per gather rather than per request
+ * so a program that loads a model or opens an API session pays for it once.
+ *
+ * Nothing the program does may stop the gather: every read and write waits
+ * with poll() against the request's deadline, a program that exits is
+ * restarted, one that overruns the timeout is killed (its whole process
+ * group) and restarted, and a reply that is not the protocol's JSON, or
+ * whose edits do not fit the draft, is retried and finally counted as a
+ * dropped draft. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/err.h"
+#include "io/json.h"
+#include "stages/expert.h"
+
+const char rd_expert_prompt[] =
+    "You are given an image, a ground-truth description of it (reference) and a draft description written by "
+    "a model (draft). Find the segments of the draft that are wrong: grammatical errors (repeated, missing, "
+    "garbled or misplaced words, broken sentences) and hallucinations (objects, attributes, counts, positions "
+    "or relations that the image and the reference do not support). For each, give a minimal, local "
+    "correction: \"org\" is the wrong segment copied exactly from the draft (a few words, long enough to occur "
+    "only once), \"target\" is what replaces it (may be empty to delete). Do not rewrite correct text and do "
+    "not add information the draft does not try to give. Answer with one line of JSON: "
+    "{\"id\": <the request id>, \"right\": true} if the draft has no error, else "
+    "{\"id\": <the request id>, \"edits\": [{\"org\": \"...\", \"target\": \"...\"}, ...]}.";
+
+#define RD_REPLY_MAX (1 << 20)
+
+struct rd_expert_proc {
+  char *command;
+  double timeout_s;
+  int retries;
+  pid_t pid;        /* 0: not running */
+  int in_fd;        /* our end of the program's stdin */
+  int out_fd;       /* our end of the program's stdout */
+  char *rbuf;       /* bytes read and not yet consumed */
+  size_t rlen, rcap;
+  struct sigaction old_pipe;
+};
+
+static double now_s(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Ends the program: closing stdin asks it to finish; after grace seconds it
+ * (and anything it started) is killed. */
+static void proc_stop(rd_expert_proc *x, double grace) {
+  if (x->in_fd >= 0) close(x->in_fd);
+  if (x->out_fd >= 0) close(x->out_fd);
+  x->in_fd = x->out_fd = -1;
+  x->rlen = 0;
+  if (x->pid <= 0) return;
+  double until = now_s() + grace;
+  int status;
+  while (waitpid(x->pid, &status, WNOHANG) == 0) {
+    if (now_s() >= until) {
+      kill(-x->pid, SIGKILL);
+      waitpid(x->pid, &status, 0);
+      break;
+    }
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  x->pid = 0;
+}
+
+static int proc_start(rd_expert_proc *x) {
+  int in[2], out[2];
+  if (pipe2(in, O_CLOEXEC) != 0) return rd_err(RD_EIO, "expert.command: pipe: %s", strerror(errno));
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    close(in[0]), close(in[1]);
+    return rd_err(RD_EIO, "expert.command: pipe: %s", strerror(errno));
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+    return rd_err(RD_EIO, "expert.command: fork: %s", strerror(errno));
+  }
+  if (pid == 0) {
+    /* Its own process group, so a timeout kills the shell's children too. */
+    setpgid(0, 0);
+    dup2(in[0], 0);
+    dup2(out[1], 1);
+    execl("/bin/sh", "sh", "-c", x->command, (char *)NULL);
+    _exit(127);
+  }
+  setpgid(pid, pid); /* also here: whichever runs first */
+  close(in[0]);
+  close(out[1]);
+  x->pid = pid;
+  x->in_fd = in[1];
+  x->out_fd = out[0];
+  x->rlen = 0;
+  fcntl(x->in_fd, F_SETFL, fcntl(x->in_fd, F_GETFL) | O_NONBLOCK);
+  fcntl(x->out_fd, F_SETFL, fcntl(x->out_fd, F_GETFL) | O_NONBLOCK);
+  return RD_OK;
+}
+
+static int wait_fd(int fd, short ev, double deadline) {
+  double left = deadline - now_s();
+  if (left <= 0) return 0;
+  struct pollfd p = {fd, ev, 0};
+  int r = poll(&p, 1, (int)(left * 1000) + 1);
+  return r < 0 && errno == EINTR ? 1 : r; /* spurious wake-ups just loop */
+}
+
+/* RD_DROP_NONE, _TIMEOUT or _CRASH. */
+static int send_all(rd_expert_proc *x, const char *s, size_t n, double deadline) {
+  while (n) {
+    ssize_t w = write(x->in_fd, s, n);
+    if (w > 0) {
+      s += w, n -= (size_t)w;
+      continue;
+    }
+    if (w < 0 && errno != EAGAIN && errno != EINTR) return RD_DROP_CRASH; /* EPIPE: it exited */
+    int r = wait_fd(x->in_fd, POLLOUT, deadline);
+    if (r == 0) return RD_DROP_TIMEOUT;
+    if (r < 0) return RD_DROP_CRASH;
+  }
+  return RD_DROP_NONE;
+}
+
+/* One line (without its newline) into *line; RD_DROP_NONE, _TIMEOUT,
+ * _CRASH (end of file) or _MALFORMED (longer than RD_REPLY_MAX). */
+static int read_line(rd_expert_proc *x, double deadline, char **line, size_t *len) {
+  for (;;) {
+    char *nl = x->rlen ? memchr(x->rbuf, '\n', x->rlen) : NULL;
+    if (nl) {
+      *len = (size_t)(nl - x->rbuf);
+      *line = malloc(*len + 1);
+      if (!*line) return -1;
+      memcpy(*line, x->rbuf, *len);
+      (*line)[*len] = '\0';
+      x->rlen -= *len + 1;
+      memmove(x->rbuf, nl + 1, x->rlen);
+      return RD_DROP_NONE;
+    }
+    if (x->rlen >= RD_REPLY_MAX) return RD_DROP_MALFORMED;
+    if (x->rcap - x->rlen < 4096) {
+      size_t c = x->rcap ? 2 * x->rcap : 65536;
+      char *b = realloc(x->rbuf, c);
+      if (!b) return -1;
+      x->rbuf = b;
+      x->rcap = c;
+    }
+    ssize_t r = read(x->out_fd, x->rbuf + x->rlen, x->rcap - x->rlen);
+    if (r > 0) {
+      x->rlen += (size_t)r;
+      continue;
+    }
+    if (r == 0) return RD_DROP_CRASH;
+    if (errno != EAGAIN && errno != EINTR) return RD_DROP_CRASH;
+    int w = wait_fd(x->out_fd, POLLIN, deadline);
+    if (w == 0) return RD_DROP_TIMEOUT;
+    if (w < 0) return RD_DROP_CRASH;
+  }
+}
+
+int rd_expert_proc_open(rd_expert_proc **xp, const char *command, double timeout_s, int retries) {
+  rd_expert_proc *x = rd_calloc(1, sizeof *x, "the command expert");
+  if (!x) return RD_ENOMEM;
+  x->command = strdup(command);
+  if (!x->command) {
+    free(x);
+    return rd_err(RD_ENOMEM, "out of memory");
+  }
+  x->timeout_s = timeout_s;
+  x->retries = retries < 0 ? 0 : retries;
+  x->in_fd = x->out_fd = -1;
+  /* A program that exits while we write must not kill the gather. */
+  struct sigaction ign;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &ign, &x->old_pipe);
+  *xp = x;
+  return RD_OK;
+}
+
+void rd_expert_proc_close(rd_expert_proc *x) {
+  if (!x) return;
+  proc_stop(x, 2.0);
+  sigaction(SIGPIPE, &x->old_pipe, NULL);
+  free(x->rbuf);
+  free(x->command);
+  free(x);
+}
+
+/* ---- replies */
+
+/* Splits s at whitespace into the ids of its words, each of which must be
+ * an ordinary vocabulary word (not [MASK], [EOS], ...). Returns the count,
+ * or -1. */
+static int split_words(const rd_vocab *v, const char *s, int32_t *ids, int max) {
+  int n = 0;
+  while (*s) {
+    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
+    if (!*s) break;
+    const char *e = s;
+    while (*e && *e != ' ' && *e != '\t' && *e != '\n') e++;
+    char w[RD_VOCAB_WORD_MAX + 1];
+    if (e - s > RD_VOCAB_WORD_MAX || n >= max) return -1;
+    memcpy(w, s, (size_t)(e - s));
+    w[e - s] = '\0';
+    int id = rd_vocab_id(v, w);
+    if (id < RD_TOK_NSPECIAL) return -1; /* unknown, or [MASK]/[EOS]/... */
+    ids[n++] = id;
+    s = e;
+  }
+  return n;
+}
+
+static int by_start(const void *a, const void *b) {
+  const rd_edit *x = a, *y = b;
+  return x->start - y->start;
+}
+
+/* A parsed reply into o; RD_DROP_NONE or the reason it is unusable. */
+static int interpret(const rd_json *j, int64_t id, const rd_vocab *v, const int32_t *draft, int n, rd_expert_out *o) {
+  const rd_json *jid = rd_json_get(j, "id"), *right = rd_json_get(j, "right"), *edits = rd_json_get(j, "edits");
+  if (!jid || jid->type != RD_JSON_NUMBER || jid->num != (double)id) return RD_DROP_MALFORMED;
+  rd_expert_out_clear(o);
+  if (right && right->type == RD_JSON_TRUE) return RD_DROP_NONE;
+  if (!edits || edits->type != RD_JSON_ARRAY) return RD_DROP_MALFORMED;
+  int32_t org[RD_WORDS_MAX], tgt[RD_WORDS_MAX];
+  for (const rd_json *e = edits->child; e; e = e->next) {
+    const rd_json *jo = rd_json_get(e, "org"), *jt = rd_json_get(e, "target"), *jk = rd_json_get(e, "kind");
+    if (!jo || !jt || jo->type != RD_JSON_STRING || jt->type != RD_JSON_STRING) return RD_DROP_MALFORMED;
+    int no = split_words(v, jo->str, org, RD_WORDS_MAX), nt = split_words(v, jt->str, tgt, RD_WORDS_MAX);
+    if (no <= 0 || nt < 0) return RD_DROP_INVALID;
+    /* org must name one place: exactly one occurrence, on word boundaries. */
+    int at = -1, hits = 0;
+    for (int i = 0; i + no <= n; i++)
+      if (memcmp(draft + i, org, sizeof(int32_t) * (size_t)no) == 0) at = i, hits++;
+    if (hits != 1) return RD_DROP_INVALID;
+    if (nt == no && memcmp(org, tgt, sizeof(int32_t) * (size_t)no) == 0) continue; /* no change */
+    int kind = RD_EDIT_TEXT;
+    for (int k = 0; jk && jk->type == RD_JSON_STRING && k < RD_EDIT_KINDS; k++)
+      if (strcmp(jk->str, rd_edit_kind_name(k)) == 0) kind = k;
+    if (rd_expert_push(o, at, no, tgt, nt, kind) < 0) return RD_DROP_INVALID;
+  }
+  qsort(o->e, (size_t)o->n_edits, sizeof o->e[0], by_start);
+  for (int k = 1; k < o->n_edits; k++)
+    if (o->e[k].start < o->e[k - 1].start + o->e[k - 1].len) return RD_DROP_INVALID; /* overlapping */
+  o->verdict = o->n_edits ? RD_VERDICT_EDITS : RD_VERDICT_RIGHT;
+  return RD_DROP_NONE;
+}
+
+static int request_line(const rd_expert_request *q, char **out, size_t *len) {
+  size_t cap = 256 + 6 * (strlen(q->prompt) + strlen(q->reference) + strlen(q->draft) + (q->image ? strlen(q->image) : 0));
+  char *s = rd_malloc(cap, "an expert request");
+  if (!s) return RD_ENOMEM;
+  size_t k = (size_t)snprintf(s, cap, "{\"id\": %lld, \"image\": ", (long long)q->id);
+  int rc = RD_OK;
+  if (q->image) rc = rd_json_quote(q->image, s, cap, &k);
+  else k += (size_t)snprintf(s + k, cap - k, "null");
+  const char *names[3] = {"prompt", "reference", "draft"}, *vals[3] = {q->prompt, q->reference, q->draft};
+  for (int i = 0; i < 3 && rc == RD_OK; i++) {
+    k += (size_t)snprintf(s + k, cap - k, ", \"%s\": ", names[i]);
+    rc = rd_json_quote(vals[i], s, cap, &k);
+  }
+  if (rc == RD_OK) k += (size_t)snprintf(s + k, cap - k, "}\n");
+  if (rc < 0) {
+    free(s);
+    return rc;
+  }
+  *out = s;
+  *len = k;
+  return RD_OK;
+}
+
+int rd_expert_proc_ask(rd_expert_proc *x, const rd_vocab *v, const rd_expert_request *req, const int32_t *draft, int n,
+                       rd_expert_out *o) {
+  char *line = NULL;
+  size_t len = 0;
+  RD_TRY(request_line(req, &line, &len));
+  int reason = RD_DROP_CRASH;
+  for (int attempt = 0; attempt <= x->retries; attempt++) {
+    if (x->pid <= 0 && proc_start(x) < 0) {
+      reason = RD_DROP_CRASH; /* could not even start: counted like an exit */
+      continue;
+    }
+    double deadline = now_s() + x->timeout_s;
+    reason = send_all(x, line, len, deadline);
+    char *reply = NULL;
+    size_t rlen = 0;
+    if (reason == RD_DROP_NONE) reason = read_line(x, deadline, &reply, &rlen);
+    if (reason < 0) {
+      free(line);
+      return rd_err(RD_ENOMEM, "out of memory reading the expert's reply");
+    }
+    if (reason == RD_DROP_NONE) {
+      rd_json *j = NULL;
+      if (rd_json_parse(reply, rlen, &j) < 0 || j->type != RD_JSON_OBJECT) reason = RD_DROP_MALFORMED;
+      else reason = interpret(j, req->id, v, draft, n, o);
+      /* A reply for another id means the program is out of step: restart. */
+      const rd_json *jid = j ? rd_json_get(j, "id") : NULL;
+      if (!jid || jid->type != RD_JSON_NUMBER || jid->num != (double)req->id) proc_stop(x, 0);
+      rd_json_free(j);
+      rd_err_clear();
+    } else {
+      proc_stop(x, 0); /* timed out or gone: a fresh process for the next attempt */
+    }
+    free(reply);
+    if (reason == RD_DROP_NONE) break;
+  }
+  free(line);
+  if (reason != RD_DROP_NONE) {
+    rd_expert_out_clear(o);
+    o->verdict = RD_VERDICT_DROP;
+    o->reason = reason;
+  }
+  return RD_OK;
+}
