@@ -12,5 +12,7 @@ int rd_cmd_data_synth(const rd_cli *cli);
 int rd_cmd_data_info(const rd_cli *cli);
 int rd_cmd_data_show(const rd_cli *cli);
 int rd_cmd_base(const rd_cli *cli);
+int rd_cmd_generate(const rd_cli *cli);
+int rd_cmd_eval(const rd_cli *cli);
 
 #endif

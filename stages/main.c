@@ -22,6 +22,8 @@ static const rd_command rd_commands[] = {
     {"data", "info", rd_cmd_data_info, "FILE: what a shard holds"},
     {"data", "show", rd_cmd_data_show, "FILE --index I --png OUT: one sample as a picture"},
     {"base", NULL, rd_cmd_base, "train the mask-prediction base model (Eq. 1)"},
+    {"eval", NULL, rd_cmd_eval, "caption quality against decoding speed, every model and mode"},
+    {"generate", NULL, rd_cmd_generate, "--ckpt FILE (--image PNG | --shard FILE --index I): one caption"},
 };
 #define RD_N_COMMANDS (int)(sizeof rd_commands / sizeof rd_commands[0])
 
