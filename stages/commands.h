@@ -15,5 +15,7 @@ int rd_cmd_base(const rd_cli *cli);
 int rd_cmd_stage1(const rd_cli *cli);
 int rd_cmd_mask(const rd_cli *cli);
 int rd_cmd_expert(const rd_cli *cli);
+int rd_cmd_generate(const rd_cli *cli);
+int rd_cmd_eval(const rd_cli *cli);
 
 #endif

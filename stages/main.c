@@ -25,6 +25,8 @@ static const rd_command rd_commands[] = {
     {"stage1", NULL, rd_cmd_stage1, "foundational revision training from base (Eq. 2, 3)"},
     {"mask", NULL, rd_cmd_mask, "the mask-trained baseline: base continued with Eq. 1 for stage1.steps"},
     {"expert", NULL, rd_cmd_expert, "--round R: the expert revises the round's drafts"},
+    {"eval", NULL, rd_cmd_eval, "caption quality against decoding speed, every model and mode"},
+    {"generate", NULL, rd_cmd_generate, "--ckpt FILE (--image PNG | --shard FILE --index I): one caption"},
 };
 #define RD_N_COMMANDS (int)(sizeof rd_commands / sizeof rd_commands[0])
 

@@ -1,0 +1,343 @@
+/* `rediff eval`: caption quality against decoding speed (the paper's Table 2
+ * shape) for every model of eval.models, every mode of eval.modes and every
+ * tokens-per-step of eval.tokens_per_step, on the first eval.n_samples
+ * held-out samples. Each dp rank decodes a slice; fact counts are summed,
+ * the tokens gathered to rank 0 for the corpus text metrics, so the numbers
+ * do not depend on the number of ranks. Writes RUN_DIR/eval/results.json,
+ * results.md and quality_vs_speed.png (docs/metrics.md). */
+#include <inttypes.h>
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/err.h"
+#include "io/fs.h"
+#include "io/metrics.h"
+#include "io/plot.h"
+#include "io/shard.h"
+#include "mpi/coll.h"
+#include "stages/commands.h"
+#include "stages/infer.h"
+#include "stages/rundir.h"
+#include "stages/score.h"
+
+enum { MAX_ROWS = RD_CFG_LIST * 2 * RD_CFG_LIST };
+
+typedef struct {
+  char model[64], mode[16];
+  int tps, steps, n;
+  rd_score sc;
+  double captions_per_s, forward_per_s;
+} row;
+
+typedef struct {
+  rd_stage_env *env;
+  rd_shardset set;
+  int64_t n, begin, count; /* samples scored; this rank's slice */
+  int L, K;                /* gen_len; scene rows */
+  rd_vlm m;
+  rd_shard_batch sb;
+  int32_t *tokens;         /* [count, L] this rank's decoded captions */
+  int32_t *refs, *all;     /* rank 0: [n, L] reference captions, gathered tokens */
+  row rows[MAX_ROWS];
+  int n_rows;
+  char skipped[RD_CFG_LIST][64];
+  int n_skipped;
+} eval_ctx;
+
+/* eval.models entry -> row name and checkpoint folder. */
+static int resolve_model(const rd_config *cfg, const char *name, char *out, size_t n) {
+  int r = 0;
+  char tail;
+  if (strcmp(name, "stage2") == 0) snprintf(out, n, "stage2_r%d", cfg->stage2.rounds);
+  else if (!strcmp(name, "base") || !strcmp(name, "mask") || !strcmp(name, "stage1") ||
+           (sscanf(name, "stage2_r%d%c", &r, &tail) == 1 && r >= 1))
+    snprintf(out, n, "%s", name);
+  else
+    return rd_err(RD_EINVAL, "eval.models: unknown model '%s' (base, mask, stage1, stage2, stage2_r<R>)", name);
+  return RD_OK;
+}
+
+/* Decodes this rank's slice with one setting; sums and gathers the scores. */
+static int run_setting(eval_ctx *c, const char *model, rd_decode_mode mode, int tps) {
+  const rd_config *cfg = &c->env->cfg;
+  const int L = c->L;
+  rd_decode_opts o;
+  rd_decode_opts_default(&o);
+  o.mode = mode;
+  o.steps = (L + tps - 1) / tps;
+  o.block = cfg->eval.block;
+  o.temperature = cfg->eval.temperature;
+  o.tau = cfg->eval.refine_tau;
+  o.top_frac = cfg->eval.refine_frac;
+  o.seed = cfg->train.seed;
+  o.mask_id = RD_TOK_MASK, o.eos_id = RD_TOK_EOS, o.n_special = RD_TOK_NSPECIAL;
+  int64_t counts[RD_SCORE_NCOUNTS + 1] = {0}; /* the score counts, then forward passes */
+  rd_score_counts *sc = (rd_score_counts *)counts;
+  MPI_Barrier(c->env->grid.world.mpi);
+  double t0 = rd_time_now();
+  int s = rd_decode_check(&o, L);
+  for (int64_t off = 0; off < c->count && s == RD_OK; off += cfg->eval.batch) {
+    int nb = (int)(c->count - off < cfg->eval.batch ? c->count - off : cfg->eval.batch);
+    s = rd_shardset_read_range(&c->set, c->begin + off, nb, &c->sb, 0);
+    rd_decode_output out = {c->tokens + off * L, NULL, 0};
+    rd_decode_input in = {nb, c->sb.images, c->sb.features, c->sb.sample_id, NULL};
+    if (s == RD_OK) s = rd_decode(&c->m, &o, &in, &out);
+    counts[RD_SCORE_NCOUNTS] += out.forward_passes;
+    for (int i = 0; i < nb && s == RD_OK; i++) {
+      rd_scene scene;
+      s = rd_scene_unpack(c->sb.scenes + (size_t)i * c->K * RD_SCENE_FIELDS, c->K - 1, &scene);
+      if (s < 0) rd_err_wrap(s, "eval sample %" PRId64 ": dataset /scenes", c->begin + off + i);
+      if (s == RD_OK) s = rd_score_caption(&c->env->vocab, c->tokens + (off + i) * L, L, &scene, sc);
+    }
+  }
+  RD_TRY(rd_stage_agree(c->env, s));
+  RD_TRY(rd_coll_allreduce_sum_i64(&c->env->grid.world, counts, RD_SCORE_NCOUNTS + 1));
+  double dt = rd_time_now() - t0;
+  rd_coll_records rec;
+  RD_TRY(rd_coll_gather_records(&c->env->grid.world, c->tokens, (size_t)c->count * L * sizeof(int32_t), 0, &rec));
+  if (c->env->is_root) {
+    row *r = &c->rows[c->n_rows++];
+    snprintf(r->model, sizeof r->model, "%s", model);
+    snprintf(r->mode, sizeof r->mode, "%s", rd_decode_mode_name(mode));
+    r->tps = tps, r->steps = o.steps, r->n = (int)c->n;
+    size_t at = 0; /* slices are contiguous in rank order: the records in order are samples 0 .. n-1 */
+    for (int i = 0; i < rec.n; i++) {
+      memcpy((char *)c->all + at, rec.data + rec.off[i], rec.len[i]);
+      at += rec.len[i];
+    }
+    rd_score_rates(sc, &r->sc);
+    s = rd_score_text(c->all, c->refs, (int)c->n, L, RD_TOK_EOS, &r->sc);
+    r->captions_per_s = dt > 0 ? (double)c->n / dt : 0;
+    r->forward_per_s = dt > 0 ? (double)counts[RD_SCORE_NCOUNTS] / dt : 0;
+    fprintf(stderr,
+            "eval: %s %s %d tok/step (%d steps): F1 %.3f factuality %.3f coverage %.3f syntax %.3f repetition %.3f "
+            "BLEU-4 %.3f CIDEr %.3f | %" PRId64 " captions in %.2f s, %.1f captions/s, %.1f forward passes/s\n",
+            model, r->mode, tps, o.steps, r->sc.f1, r->sc.factuality, r->sc.coverage, r->sc.syntax,
+            r->sc.repetition, r->sc.bleu4, r->sc.cider, c->n, dt, r->captions_per_s, r->forward_per_s);
+  }
+  rd_coll_records_free(&rec);
+  return rd_stage_agree(c->env, s);
+}
+
+static int write_json(const eval_ctx *c, const char *path) {
+  char *buf = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&buf, &n);
+  if (!f) return rd_err(RD_ENOMEM, "out of memory writing %s", path);
+  fprintf(f, "{\"n_samples\": %" PRId64 ", \"gen_len\": %d, \"skipped\": [", c->n, c->L);
+  for (int i = 0; i < c->n_skipped; i++) fprintf(f, "%s\"%s\"", i ? ", " : "", c->skipped[i]);
+  fprintf(f, "],\n \"rows\": [\n");
+  for (int i = 0; i < c->n_rows; i++) {
+    const row *r = &c->rows[i];
+    fprintf(f,
+            "  {\"model\": \"%s\", \"mode\": \"%s\", \"tokens_per_step\": %d, \"steps\": %d, \"n_samples\": %d, "
+            "\"f1\": %.6f, \"factuality\": %.6f, \"coverage\": %.6f, \"syntax\": %.6f, \"repetition\": %.6f, "
+            "\"bleu4\": %.6f, \"cider\": %.6f, \"captions_per_s\": %.3f, \"forward_passes_per_s\": %.3f}%s\n",
+            r->model, r->mode, r->tps, r->steps, r->n, r->sc.f1, r->sc.factuality, r->sc.coverage, r->sc.syntax,
+            r->sc.repetition, r->sc.bleu4, r->sc.cider, r->captions_per_s, r->forward_per_s,
+            i + 1 < c->n_rows ? "," : "");
+  }
+  fprintf(f, " ]}\n");
+  fclose(f);
+  int s = buf ? rd_fs_write_atomic(path, buf, n) : rd_err(RD_ENOMEM, "out of memory writing %s", path);
+  free(buf);
+  return s;
+}
+
+/* One line per (model, mode); each cell the values at every tokens-per-step. */
+static char *markdown(const eval_ctx *c) {
+  const rd_cfg_ints *tps = &c->env->cfg.eval.tokens_per_step;
+  char *buf = NULL;
+  size_t n = 0;
+  FILE *f = open_memstream(&buf, &n);
+  if (!f) return NULL;
+  fprintf(f, "# Caption quality against decoding speed\n\n%" PRId64 " held-out samples, %d tokens each. "
+             "Each cell: the value at ", c->n, c->L);
+  for (int t = 0; t < tps->n; t++) fprintf(f, "%s%d", t ? " / " : "", tps->v[t]);
+  fprintf(f, " tokens per step (");
+  for (int t = 0; t < tps->n; t++) fprintf(f, "%s%d", t ? " / " : "", (c->L + tps->v[t] - 1) / tps->v[t]);
+  fprintf(f, " steps).\n\n| model | mode | F1 | factuality | coverage | syntax | repetition | BLEU-4 | CIDEr |\n"
+             "|---|---|---|---|---|---|---|---|---|\n");
+  for (int i = 0; i < c->n_rows; i += tps->n) {
+    fprintf(f, "| %s | %s |", c->rows[i].model, c->rows[i].mode);
+    for (int k = 0; k < 7; k++) {
+      fputc(' ', f);
+      for (int t = 0; t < tps->n && i + t < c->n_rows; t++) {
+        const rd_score *sc = &c->rows[i + t].sc;
+        double v[7] = {sc->f1, sc->factuality, sc->coverage, sc->syntax, sc->repetition, sc->bleu4, sc->cider};
+        fprintf(f, "%s%.3f", t ? " / " : "", v[k]);
+      }
+      fprintf(f, " |");
+    }
+    fputc('\n', f);
+  }
+  for (int i = 0; i < c->n_skipped; i++)
+    fprintf(f, "%s%s", i ? ", " : "\nNot evaluated (no checkpoint): ", c->skipped[i]);
+  fprintf(f, "%s\nCIDEr-D is on a 0 .. 10 scale; the others 0 .. 1 (docs/metrics.md).\n", c->n_skipped ? "." : "");
+  fclose(f);
+  return buf;
+}
+
+static int write_plot(const eval_ctx *c, const char *path) {
+  static const uint8_t colours[6][3] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                                        {148, 103, 189}, {140, 86, 75}};
+  const rd_cfg_ints *tps = &c->env->cfg.eval.tokens_per_step;
+  const int nx = tps->n, ns = c->n_rows / nx;
+  double x[RD_CFG_LIST], *y = calloc((size_t)2 * ns * nx + 1, sizeof *y);
+  int order[RD_CFG_LIST];
+  char (*labels)[96] = calloc((size_t)ns + 1, sizeof *labels);
+  rd_plot_series *ser = calloc((size_t)2 * ns + 1, sizeof *ser);
+  if (!y || !labels || !ser) {
+    free(y), free(labels), free(ser);
+    return rd_err(RD_ENOMEM, "out of memory drawing %s", path);
+  }
+  for (int t = 0; t < nx; t++) order[t] = t; /* x increasing */
+  for (int a = 1; a < nx; a++)
+    for (int b = a; b > 0 && tps->v[order[b]] < tps->v[order[b - 1]]; b--) {
+      int tmp = order[b];
+      order[b] = order[b - 1], order[b - 1] = tmp;
+    }
+  int model_idx = -1;
+  for (int si = 0; si < ns; si++) {
+    const row *r0 = &c->rows[si * nx];
+    if (si == 0 || strcmp(r0->model, c->rows[(si - 1) * nx].model) != 0) model_idx++;
+    snprintf(labels[si], sizeof labels[si], "%s %s", r0->model, r0->mode);
+    for (int p = 0; p < 2; p++) {
+      rd_plot_series *se = &ser[p * ns + si];
+      double *ys = y + ((size_t)p * ns + si) * nx;
+      for (int t = 0; t < nx; t++) ys[t] = p ? r0[order[t]].sc.syntax : r0[order[t]].sc.f1;
+      se->label = labels[si];
+      se->y = ys;
+      memcpy(se->rgb, colours[model_idx % 6], 3);
+      se->dashed = strcmp(r0->mode, "remask") == 0;
+    }
+  }
+  for (int t = 0; t < nx; t++) x[t] = tps->v[order[t]];
+  rd_plot_panel pan[2] = {{"F1", "tokens per step", x, nx, 1, 0, 1, ser, ns},
+                          {"syntax", "tokens per step", x, nx, 1, 0, 1, ser + ns, ns}};
+  int s = rd_plot_write(path, pan, 2, 3);
+  free(y), free(labels), free(ser);
+  return s;
+}
+
+static int write_outputs(eval_ctx *c) {
+  char dir[RD_PATH_MAX], path[RD_PATH_MAX];
+  RD_TRY(rd_run_path(dir, sizeof dir, c->env->cfg.run_dir, "eval"));
+  RD_TRY(rd_fs_mkdirs(dir));
+  RD_TRY(rd_fs_join(path, sizeof path, dir, "results.json"));
+  RD_TRY(write_json(c, path));
+  char *md = markdown(c);
+  if (!md) return rd_err(RD_ENOMEM, "out of memory writing results.md");
+  int s = rd_fs_join(path, sizeof path, dir, "results.md");
+  if (s == RD_OK) s = rd_fs_write_atomic(path, md, strlen(md));
+  if (s == RD_OK) fputs(md, stdout);
+  free(md);
+  if (s == RD_OK) s = rd_fs_join(path, sizeof path, dir, "quality_vs_speed.png");
+  if (s == RD_OK) s = write_plot(c, path);
+  if (s == RD_OK) fprintf(stderr, "eval: wrote %s/results.json, results.md, quality_vs_speed.png\n", dir);
+  return s;
+}
+
+/* Rank 0: the reference captions of the scored samples. */
+static int read_refs(eval_ctx *c) {
+  const int batch = c->env->cfg.eval.batch;
+  for (int64_t off = 0; off < c->n; off += batch) {
+    int nb = (int)(c->n - off < batch ? c->n - off : batch);
+    RD_TRY(rd_shardset_read_range(&c->set, off, nb, &c->sb, 0));
+    memcpy(c->refs + off * c->L, c->sb.captions, (size_t)nb * c->L * sizeof(int32_t));
+  }
+  return RD_OK;
+}
+
+static int setup(eval_ctx *c) {
+  rd_stage_env *env = c->env;
+  const rd_config *cfg = &env->cfg;
+  RD_TRY(rd_stage_agree(env, rd_stage_vocab(env)));
+  RD_TRY(rd_stage_agree(env, rd_shardset_open(&c->set, env->data_dir, "eval", rd_vocab_hash(&env->vocab))));
+  const rd_shard_info *info = &c->set.info;
+  c->L = cfg->model.gen_len;
+  c->n = cfg->eval.n_samples;
+  int s = RD_OK;
+  if (c->n > c->set.n_total)
+    s = rd_err(RD_EINVAL, "eval.n_samples = %" PRId64 ", but %s holds %" PRId64 " eval samples", c->n, env->data_dir,
+               c->set.n_total);
+  else if (info->scene_k <= 0)
+    s = rd_err(RD_EINVAL, "the eval shards in %s have no /scenes: eval scores ShapesCap captions", env->data_dir);
+  else if (info->gen_len != c->L)
+    s = rd_err(RD_EINVAL, "the eval shards have gen_len %d, model.gen_len is %d", info->gen_len, c->L);
+  RD_TRY(rd_stage_agree(env, s));
+  c->K = info->scene_k;
+  RD_TRY(rd_shardset_slice(c->n, env->grid.dp_rank, env->grid.dp_size, &c->begin, &c->count));
+  const int batch = cfg->eval.batch;
+  s = rd_shard_batch_init(&c->sb, info, batch);
+  c->tokens = rd_malloc((size_t)(c->count ? c->count : 1) * c->L * sizeof(int32_t), "the decoded captions");
+  if (env->is_root) {
+    c->refs = rd_malloc((size_t)c->n * c->L * sizeof(int32_t), "the reference captions");
+    c->all = rd_malloc((size_t)c->n * c->L * sizeof(int32_t), "the gathered captions");
+  }
+  if (s == RD_OK && (!c->tokens || (env->is_root && (!c->refs || !c->all)))) s = RD_ENOMEM;
+  if (s == RD_OK && env->is_root) s = read_refs(c);
+  int mb = (int)(c->count < batch ? (c->count ? c->count : 1) : batch);
+  if (s == RD_OK) s = rd_infer_init(&c->m, env, mb, info->n_patches > 0 ? info->feat_dim : 0);
+  return rd_stage_agree(env, s);
+}
+
+static int run(eval_ctx *c) {
+  rd_stage_env *env = c->env;
+  const rd_config *cfg = &env->cfg;
+  char names[RD_CFG_LIST][64];
+  for (int i = 0; i < cfg->eval.models.n; i++)
+    RD_TRY(resolve_model(cfg, cfg->eval.models.v[i], names[i], sizeof names[i]));
+  RD_TRY(setup(c));
+  int n_models = 0; /* evaluated, the same on every rank */
+  for (int i = 0; i < cfg->eval.models.n; i++) {
+    char rel[128], dir[RD_PATH_MAX], loaded[RD_PATH_MAX];
+    long long step = 0;
+    snprintf(rel, sizeof rel, "ckpt/%s", names[i]);
+    RD_TRY(rd_run_path(dir, sizeof dir, cfg->run_dir, rel));
+    int s = rd_fs_isdir(dir) ? rd_infer_load(&c->m, env, dir, loaded, sizeof loaded, &step) : 1;
+    RD_TRY(rd_stage_agree(env, s < 0 ? s : RD_OK));
+    if (s == 1) {
+      if (env->is_root) fprintf(stderr, "eval: model %s: no checkpoint in %s, skipped\n", names[i], dir);
+      snprintf(c->skipped[c->n_skipped++], sizeof c->skipped[0], "%s", names[i]);
+      continue;
+    }
+    if (env->is_root) fprintf(stderr, "eval: model %s: %s (step %lld)\n", names[i], loaded, step);
+    n_models++;
+    for (int k = 0; k < cfg->eval.modes.n; k++) {
+      rd_decode_mode mode;
+      RD_TRY(rd_decode_mode_parse(cfg->eval.modes.v[k], &mode));
+      for (int t = 0; t < cfg->eval.tokens_per_step.n; t++)
+        RD_TRY(run_setting(c, names[i], mode, cfg->eval.tokens_per_step.v[t]));
+    }
+  }
+  if (n_models == 0) return rd_err(RD_EINVAL, "none of eval.models has a checkpoint under %s/ckpt", cfg->run_dir);
+  int s = env->is_root ? write_outputs(c) : RD_OK;
+  if (s == RD_OK && env->is_root) s = rd_done_write(cfg->run_dir, "eval", 0, rd_config_hash(cfg));
+  return rd_stage_agree(env, s);
+}
+
+int rd_cmd_eval(const rd_cli *cli) {
+  RD_TRY(rd_cli_check_opts(cli, NULL));
+  if (cli->n_args) return rd_err(RD_EUSAGE, "'eval' takes no arguments");
+  rd_stage_env env;
+  eval_ctx *c = rd_calloc(1, sizeof *c, "the eval state");
+  if (!c) return RD_ENOMEM;
+  c->env = &env;
+  int s = rd_stage_begin(&env, cli);
+  if (s == RD_OK && rd_done_exists(env.cfg.run_dir, "eval", 0)) {
+    if (env.is_root) printf("eval: done already (%s/done/eval)\n", env.cfg.run_dir);
+  } else if (s == RD_OK) {
+    s = run(c);
+  }
+  if (c->m.params) rd_vlm_free(&c->m);
+  if (c->sb.cap) rd_shard_batch_free(&c->sb);
+  if (c->set.shards) rd_shardset_close(&c->set);
+  free(c->tokens), free(c->refs), free(c->all);
+  free(c);
+  rd_stage_end(&env);
+  return s;
+}

@@ -1,0 +1,51 @@
+#include "stages/infer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "io/ckpt.h"
+#include "io/err.h"
+#include "io/fs.h"
+
+int rd_infer_init(rd_vlm *m, const rd_stage_env *env, int max_batch, int feature_dim) {
+  int32_t prompt[64];
+  int n_prompt = 0;
+  RD_TRY(rd_stage_prompt(env, prompt, &n_prompt));
+  return rd_vlm_init(m, &env->cfg.model, rd_vocab_size(&env->vocab), prompt, n_prompt, max_batch, feature_dim,
+                     env->cfg.train.seed);
+}
+
+int rd_infer_load(rd_vlm *m, const rd_stage_env *env, const char *ckpt, char *loaded, size_t n_loaded,
+                  long long *step) {
+  int n;
+  const rd_tensor *tab = rd_vlm_tensors(m, &n);
+  rd_ckpt_tensor *ct = rd_calloc((size_t)n, sizeof *ct, "the checkpoint table");
+  if (!ct) return RD_ENOMEM;
+  for (int i = 0; i < n; i++) {
+    ct[i].name = tab[i].name;
+    ct[i].ndim = tab[i].ndim;
+    for (int d = 0; d < tab[i].ndim; d++) ct[i].shape[d] = tab[i].shape[d];
+    ct[i].split_axis = -1; /* every rank holds the whole model (no tensor parallelism yet) */
+    ct[i].param = m->params + tab[i].offset;
+  }
+  rd_ckpt_meta meta = {0};
+  meta.vocab_hash = rd_vocab_hash(&env->vocab);
+  char path[RD_PATH_MAX];
+  snprintf(path, sizeof path, "%s", ckpt);
+  int s;
+  if (rd_fs_isdir(ckpt)) {
+    s = rd_ckpt_load_latest(ckpt, ct, n, &meta, env->grid.world.mpi, path, sizeof path);
+  } else if (!rd_fs_exists(ckpt)) {
+    s = rd_err(RD_EINVAL, "checkpoint %s does not exist", ckpt);
+  } else {
+    s = rd_ckpt_load(ckpt, ct, n, &meta, env->grid.world.mpi);
+  }
+  if (s < 0) rd_err_wrap(s, "loading %s", ckpt);
+  if (s == RD_OK) {
+    if (loaded) snprintf(loaded, n_loaded, "%s", path);
+    if (step) *step = (long long)meta.step;
+  }
+  rd_ckpt_meta_free(&meta);
+  free(ct);
+  return s;
+}

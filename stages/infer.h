@@ -1,0 +1,23 @@
+/* What the decoding stages (generate, eval) share: a trained model loaded
+ * for inference, and decoding options from the command line or config. */
+#ifndef RD_STAGES_INFER_H
+#define RD_STAGES_INFER_H
+
+#include <stddef.h>
+
+#include "model/decode.h"
+#include "model/vlm.h"
+#include "stages/stage.h"
+
+/* rd_vlm_init from the config's model section, the vocabulary and prompt of
+ * env (rd_stage_vocab first), for batches of up to max_batch; feature_dim as
+ * in rd_vlm_init. Collective over env's world. */
+int rd_infer_init(rd_vlm *m, const rd_stage_env *env, int max_batch, int feature_dim);
+/* Loads the parameters (no optimizer state) of ckpt: a checkpoint file, or a
+ * checkpoint folder (its LATEST, falling back as rd_ckpt_load_latest does).
+ * Returns 1 when the folder holds no checkpoint. loaded (may be NULL) gets
+ * the file's path, *step (may be NULL) its step. */
+int rd_infer_load(rd_vlm *m, const rd_stage_env *env, const char *ckpt, char *loaded, size_t n_loaded,
+                  long long *step);
+
+#endif

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# rediff generate and rediff eval end to end on a small trained base model:
+# captions from a shard sample and from a PNG, trajectories with one record
+# per step that lists every unmasked token, starting captions, bad input;
+# eval's results.json / results.md / PNG, and the same numbers under
+# mpirun -np 2 as on one rank.
+set -euo pipefail
+: "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+py=/usr/bin/python3
+cfg="$RD_SOURCE_DIR/configs/tiny.yaml"
+set_=(-c "$cfg" --set data.n_train=2000 --set data.n_eval=128 --set data.shard_size=512 --set eval.n_samples=32
+      --set model.d_model=64 --set model.n_layers=2 --set model.d_ff=128 --set model.vision_d=64
+      --set model.vision_d_ff=128 --set train.batch_size=16 --set train.eval_batches=2)
+run=$tmp/run
+"$REDIFF" data synth "${set_[@]}" --run-dir "$run" >/dev/null
+"$REDIFF" base "${set_[@]}" --run-dir "$run" --set base.steps=100 --set train.eval_every=100 \
+  --set train.ckpt_every=100 2>/dev/null
+shard=$run/data/eval-00000.h5
+ckpt=$run/ckpt/base
+
+# 1. generate from a shard sample and from a PNG of `data show`, both modes,
+#    with trajectories: one record per step, each listing its unmasked tokens.
+"$REDIFF" data show "$shard" --index 5 --png "$tmp/s5.png" >/dev/null
+check_traj() { # file steps tokens-unmasked-in-all
+  $py - "$@" <<'PY' || fail "trajectory $1"
+import re, sys
+path, steps, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+text = open(path).read()
+recs = re.findall(r"^step (\d+)/(\d+)\n  caption: (.*)\n  unmasked \((\d+)\):(.*)\n  changed \((\d+)\):(.*)$", text, re.M)
+assert len(recs) == steps, (len(recs), steps)
+n = 0
+for i, (k, of, cap, nu, um, nc, ch) in enumerate(recs):
+    assert int(k) == i + 1 and int(of) == steps
+    items = um.split()
+    assert len(items) == int(nu) and all(re.fullmatch(r"\d+:\S+", t) for t in items), um
+    changes = ch.split()
+    assert len(changes) == int(nc) and all(re.fullmatch(r"\d+:\S+->\S+", t) for t in changes), ch
+    n += int(nu)
+assert n == total, (n, total)
+assert "_" not in recs[-1][2].split()   # nothing masked at the end
+PY
+}
+for mode in refine remask; do
+  "$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$ckpt" --shard "$shard" --index 5 --steps 16 \
+    --mode $mode --trajectory "$tmp/shard_$mode.txt" >"$tmp/shard_$mode.out" 2>"$tmp/shard_$mode.err"
+  check_traj "$tmp/shard_$mode.txt" 16 64
+  grep -q "16 steps, 16 forward passes" "$tmp/shard_$mode.err" || fail "forward pass count ($mode)"
+  "$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$ckpt/$(cat "$ckpt/LATEST")" --image "$tmp/s5.png" \
+    --steps 16 --mode $mode --trajectory "$tmp/png_$mode.txt" >"$tmp/png_$mode.out" 2>/dev/null
+  check_traj "$tmp/png_$mode.txt" 16 64
+  # the PNG is the shard's image: the same caption
+  cmp "$tmp/shard_$mode.out" "$tmp/png_$mode.out" || fail "PNG and shard sample decode differently ($mode)"
+done
+[ "$(wc -l <"$tmp/shard_remask.out")" = 1 ] || fail "generate prints one caption line"
+# remask never revises; 7 steps of 64 tokens unmask 10,9,9,9,9,9,9
+"$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$ckpt" --shard "$shard" --index 2 --steps 7 \
+  --mode remask --trajectory "$tmp/t7.txt" >/dev/null 2>&1
+[ "$(grep -o 'unmasked ([0-9]*)' "$tmp/t7.txt" | tr -dc '0-9\n' | paste -sd,)" = 10,9,9,9,9,9,9 ] \
+  || fail "unmasked per step with 7 steps"
+[ -z "$(grep 'changed (' "$tmp/t7.txt" | grep -v 'changed (0)')" ] || fail "remask changed a token"
+# a starting caption: remask keeps the given words, 60 masked positions to fill
+"$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$ckpt" --shard "$shard" --index 2 --steps 6 \
+  --mode remask --caption "there are _ objects" --trajectory "$tmp/c.txt" >/dev/null 2>&1
+check_traj "$tmp/c.txt" 6 61
+grep -q "^start: there are _ objects _" "$tmp/c.txt" || fail "starting caption not in the trajectory"
+$py - "$tmp/c.txt" <<'PY' || fail "remask revised the starting caption"
+import sys
+last = [l for l in open(sys.argv[1]) if l.startswith("  caption:")][-1].split()[1:]
+assert last[0] == "there" and last[1] == "are" and last[3] == "objects", last
+PY
+# bad input: a clear message, exit code 1 or 2
+expect_fail() { # code substring command...
+  local code=$1 msg=$2
+  shift 2
+  set +e
+  "$@" >/dev/null 2>"$tmp/err"
+  local rc=$?
+  set -e
+  [ $rc = "$code" ] || fail "exit $rc, want $code: $*"
+  grep -q -- "$msg" "$tmp/err" || { cat "$tmp/err"; fail "message '$msg' missing"; }
+}
+g=("$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$ckpt")
+expect_fail 1 "word 2 'blorp' is not in the vocabulary" "${g[@]}" --shard "$shard" --index 0 --caption "there blorp"
+expect_fail 1 "between 1 (one per block) and 64" "${g[@]}" --shard "$shard" --index 0 --steps 65
+expect_fail 2 "neither refine nor remask" "${g[@]}" --shard "$shard" --index 0 --mode greedy
+expect_fail 2 "usage: rediff generate" "${g[@]}" --shard "$shard"
+expect_fail 1 "does not exist" "$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$tmp/nope.h5" --image "$tmp/s5.png"
+
+# 2. eval: 2 models asked, the missing one skipped; 4 rows; outputs valid.
+ev=(eval "${set_[@]}" --set "eval.models=[base, stage1]" --set eval.n_samples=32 --set "eval.tokens_per_step=[1, 8]")
+"$REDIFF" "${ev[@]}" --run-dir "$run" >"$tmp/eval.out" 2>"$tmp/eval.err"
+grep -q "model stage1: no checkpoint" "$tmp/eval.err" || fail "missing model not noted"
+[ "$(grep -c "^eval: base .* tok/step" "$tmp/eval.err")" = 4 ] || fail "one progress line per setting"
+grep -q "^| base | remask |" "$tmp/eval.out" || fail "the table is not printed"
+[ -f "$run/done/eval" ] || fail "no done marker"
+$py - "$run/eval" <<'PY' || fail "results"
+import json, struct, sys
+d = sys.argv[1]
+r = json.load(open(d + "/results.json"))
+rows = r["rows"]
+assert r["n_samples"] == 32 and r["skipped"] == ["stage1"], r
+assert len(rows) == 4, rows
+assert sorted((x["mode"], x["tokens_per_step"]) for x in rows) == [("refine", 1), ("refine", 8), ("remask", 1), ("remask", 8)]
+for x in rows:
+    assert x["model"] == "base" and x["n_samples"] == 32 and x["steps"] == 64 // x["tokens_per_step"]
+    for k in ("f1", "factuality", "coverage", "syntax", "repetition", "bleu4"):
+        assert 0 <= x[k] <= 1, (k, x)
+    assert 0 <= x["cider"] <= 10 and x["captions_per_s"] > 0 and x["forward_passes_per_s"] > 0
+md = open(d + "/results.md").read()
+assert "| model | mode | F1 | factuality | coverage | syntax | repetition | BLEU-4 | CIDEr |" in md
+assert md.count("| base |") == 2
+png = open(d + "/quality_vs_speed.png", "rb").read()
+assert png[:8] == b"\x89PNG\r\n\x1a\n"
+w, h = struct.unpack(">II", png[16:24])
+assert 600 <= w <= 4000 and 300 <= h <= 3000, (w, h)
+PY
+"$REDIFF" "${ev[@]}" --run-dir "$run" | grep -q "done already" || fail "a finished eval ran again"
+
+# 3. The same numbers from 2 ranks (each decodes half, counts summed).
+mkdir -p "$tmp/mpi" && cp -r "$run/data" "$run/ckpt" "$tmp/mpi/"
+OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe \
+  "$REDIFF" "${ev[@]}" --run-dir "$tmp/mpi" >/dev/null 2>"$tmp/mpi.err" || { cat "$tmp/mpi.err"; fail "eval under mpirun"; }
+$py - "$run/eval/results.json" "$tmp/mpi/eval/results.json" <<'PY' || fail "2 ranks differ from 1"
+import json, sys
+a, b = (json.load(open(p))["rows"] for p in sys.argv[1:])
+assert len(a) == len(b) == 4
+for x, y in zip(a, b):
+    for k in x:
+        if k not in ("captions_per_s", "forward_passes_per_s"):
+            assert x[k] == y[k], (k, x[k], y[k])
+PY
+echo "generate and eval: ok"
