@@ -142,8 +142,8 @@ static const rd_cfg_key rd_keys[] = {
     INT("eval.n_samples", eval.n_samples, "150", 1, BIG, "held-out samples decoded per setting"),
     INT("eval.batch", eval.batch, "50", 1, 65536, "captions decoded together"),
     STRS("eval.models", eval.models, "[base, mask, stage1, stage2]", 1, RD_CFG_LIST, NULL, "models compared (stage2: its last round; stage2_rR: round R); a missing one is skipped"),
-    INT("eval.block", eval.block, "0", 0, 65536, "semi-autoregressive block length (0: one block)"),
-    FLT("eval.temperature", eval.temperature, "0", 0, 100, 0, "decoding temperature (0: argmax, > 0: Gumbel-max)"),
+    INT("eval.block", eval.block, "16", 0, 65536, "semi-autoregressive block length of eval and draft decoding (0: one block)"),
+    FLT("eval.temperature", eval.temperature, "0", 0, 100, 0, "temperature of eval and draft decoding (0: argmax, > 0: Gumbel-max)"),
     FLT("eval.refine_tau", eval.refine_tau, "0", 0, 1, 0, "refine: revise a token only where its confidence >= tau"),
     FLT("eval.refine_frac", eval.refine_frac, "1", 0, 1, R_LO_OPEN, "refine: revise only this most confident fraction"),
 

@@ -4,6 +4,8 @@
 #ifndef RD_STAGES_COMMANDS_H
 #define RD_STAGES_COMMANDS_H
 
+#include <stddef.h>
+
 #include "stages/cli.h"
 
 int rd_cmd_config_show(const rd_cli *cli);
@@ -17,5 +19,11 @@ int rd_cmd_mask(const rd_cli *cli);
 int rd_cmd_expert(const rd_cli *cli);
 int rd_cmd_generate(const rd_cli *cli);
 int rd_cmd_eval(const rd_cli *cli);
+int rd_cmd_draft(const rd_cli *cli);
+int rd_cmd_stage2(const rd_cli *cli);
+int rd_cmd_pipeline(const rd_cli *cli);
+/* The checkpoint folder (RUN_DIR-relative) a round starts from: ckpt/stage1
+ * for round 1, ckpt/stage2_r<R-1> after. */
+int rd_round_model(int round, char *rel, size_t n);
 
 #endif

@@ -65,15 +65,7 @@ static int run_setting(eval_ctx *c, const char *model, rd_decode_mode mode, int 
   const rd_config *cfg = &c->env->cfg;
   const int L = c->L;
   rd_decode_opts o;
-  rd_decode_opts_default(&o);
-  o.mode = mode;
-  o.steps = (L + tps - 1) / tps;
-  o.block = cfg->eval.block;
-  o.temperature = cfg->eval.temperature;
-  o.tau = cfg->eval.refine_tau;
-  o.top_frac = cfg->eval.refine_frac;
-  o.seed = cfg->train.seed;
-  o.mask_id = RD_TOK_MASK, o.eos_id = RD_TOK_EOS, o.n_special = RD_TOK_NSPECIAL;
+  rd_infer_decode_opts(cfg, mode, (L + tps - 1) / tps, &o);
   int64_t counts[RD_SCORE_NCOUNTS + 1] = {0}; /* the score counts, then forward passes */
   rd_score_counts *sc = (rd_score_counts *)counts;
   MPI_Barrier(c->env->grid.world.mpi);

@@ -6,6 +6,7 @@
 #include "io/ckpt.h"
 #include "io/err.h"
 #include "io/fs.h"
+#include "io/vocab.h"
 
 int rd_infer_init(rd_vlm *m, const rd_stage_env *env, int max_batch, int feature_dim) {
   int32_t prompt[64];
@@ -48,4 +49,18 @@ int rd_infer_load(rd_vlm *m, const rd_stage_env *env, const char *ckpt, char *lo
   rd_ckpt_meta_free(&meta);
   free(ct);
   return s;
+}
+
+void rd_infer_decode_opts(const rd_config *cfg, rd_decode_mode mode, int steps, rd_decode_opts *o) {
+  rd_decode_opts_default(o);
+  o->mode = mode;
+  o->steps = steps;
+  o->block = cfg->eval.block;
+  o->temperature = cfg->eval.temperature;
+  o->tau = cfg->eval.refine_tau;
+  o->top_frac = cfg->eval.refine_frac;
+  o->seed = cfg->train.seed;
+  o->mask_id = RD_TOK_MASK;
+  o->eos_id = RD_TOK_EOS;
+  o->n_special = RD_TOK_NSPECIAL;
 }

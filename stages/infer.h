@@ -20,4 +20,9 @@ int rd_infer_init(rd_vlm *m, const rd_stage_env *env, int max_batch, int feature
 int rd_infer_load(rd_vlm *m, const rd_stage_env *env, const char *ckpt, char *loaded, size_t n_loaded,
                   long long *step);
 
+/* Decoding options from the config (eval.block, eval.temperature,
+ * eval.refine_tau, eval.refine_frac, train.seed): the same for eval and
+ * draft, so drafts are the captions the evaluated model would write. */
+void rd_infer_decode_opts(const rd_config *cfg, rd_decode_mode mode, int steps, rd_decode_opts *o);
+
 #endif

@@ -24,9 +24,12 @@ static const rd_command rd_commands[] = {
     {"base", NULL, rd_cmd_base, "train the mask-prediction base model (Eq. 1)"},
     {"stage1", NULL, rd_cmd_stage1, "foundational revision training from base (Eq. 2, 3)"},
     {"mask", NULL, rd_cmd_mask, "the mask-trained baseline: base continued with Eq. 1 for stage1.steps"},
+    {"draft", NULL, rd_cmd_draft, "--round R: the model's drafts of training captions"},
     {"expert", NULL, rd_cmd_expert, "--round R: the expert revises the round's drafts"},
+    {"stage2", NULL, rd_cmd_stage2, "--round R: online self-correction fine-tuning (Eq. 4)"},
     {"eval", NULL, rd_cmd_eval, "caption quality against decoding speed, every model and mode"},
     {"generate", NULL, rd_cmd_generate, "--ckpt FILE (--image PNG | --shard FILE --index I): one caption"},
+    {"pipeline", NULL, rd_cmd_pipeline, "the whole chain locally, skipping finished stages"},
 };
 #define RD_N_COMMANDS (int)(sizeof rd_commands / sizeof rd_commands[0])
 

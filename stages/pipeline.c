@@ -1,0 +1,184 @@
+/* `rediff pipeline`: the whole chain on this machine, each stage its own
+ * process (under mpirun when parallel.ranks > 1), in the order of DESIGN
+ * section 3. Stages whose done marker exists are skipped; a stage with a
+ * checkpoint resumes from it, so a killed pipeline started again finishes
+ * with the results of an uninterrupted one. Each stage's stderr goes to
+ * RUN_DIR/logs/<stage>.log and a line per stage to logs/pipeline.jsonl. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "io/err.h"
+#include "io/fs.h"
+#include "io/metrics.h"
+#include "stages/commands.h"
+#include "stages/rundir.h"
+
+extern char **environ;
+
+#define RD_PIPE_ARGS 256
+
+typedef struct {
+  const char *cmd;  /* "data", "base", ... */
+  const char *sub;  /* "synth" for data, else NULL */
+  const char *name; /* done-marker name */
+  int round;
+} rd_pipe_stage;
+
+static int wants_model(const rd_config *cfg, const char *name) {
+  for (int i = 0; i < cfg->eval.models.n; i++)
+    if (strcmp(cfg->eval.models.v[i], name) == 0) return 1;
+  return 0;
+}
+
+/* The chain of DESIGN section 3 for this config. */
+static int plan(const rd_config *cfg, rd_pipe_stage *st, int cap) {
+  int n = 0;
+#define ADD(c, s, nm, r)                                                                                        \
+  do {                                                                                                          \
+    if (n >= cap) return rd_err(RD_EINVAL, "stage2.rounds %d makes too long a chain", cfg->stage2.rounds);      \
+    st[n++] = (rd_pipe_stage){c, s, nm, r};                                                                     \
+  } while (0)
+  ADD("data", "synth", "data", 0);
+  ADD("base", NULL, "base", 0);
+  if (wants_model(cfg, "mask")) ADD("mask", NULL, "mask", 0);
+  ADD("stage1", NULL, "stage1", 0);
+  for (int r = 1; r <= cfg->stage2.rounds; r++) {
+    ADD("draft", NULL, "draft", r);
+    ADD("expert", NULL, "expert", r);
+    ADD("stage2", NULL, "stage2", r);
+  }
+  ADD("eval", NULL, "eval", 0);
+#undef ADD
+  return n;
+}
+
+/* Runs one stage as a child process, its stderr appended to log; returns its
+ * exit status (or 128 + signal). */
+static int run_child(char *const *argv, const char *log, int *status) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid;
+  int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (e != 0) return rd_err(RD_EIO, "cannot start %s: %s", argv[0], strerror(e));
+  int ws;
+  while (waitpid(pid, &ws, 0) < 0)
+    if (errno != EINTR) return rd_err(RD_EIO, "waiting for %s: %s", argv[0], strerror(errno));
+  *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+  return RD_OK;
+}
+
+/* The last lines of a stage's log, for the failure message. */
+static void tail_log(const char *log, char *out, size_t n) {
+  out[0] = '\0';
+  char *text;
+  size_t len;
+  if (rd_fs_read_all(log, &text, &len) != RD_OK) return;
+  int lines = 0;
+  size_t i = len;
+  while (i > 0 && lines < 4) {
+    i--;
+    if (text[i] == '\n' && i + 1 < len) lines++;
+  }
+  snprintf(out, n, "%s", text + (i ? i + 1 : 0));
+  free(text);
+}
+
+int rd_cmd_pipeline(const rd_cli *cli) {
+  RD_TRY(rd_cli_check_opts(cli, NULL));
+  if (cli->n_args) return rd_err(RD_EUSAGE, "'pipeline' takes no arguments");
+  rd_config cfg;
+  RD_TRY(rd_cli_config(cli, &cfg));
+  rd_pipe_stage st[64];
+  int n = plan(&cfg, st, 64);
+  RD_TRY(n);
+  char exe[RD_PATH_MAX];
+  ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (len <= 0) return rd_err(RD_EIO, "cannot find the rediff binary: %s", strerror(errno));
+  exe[len] = '\0';
+  char logs[RD_PATH_MAX], jsonl[RD_PATH_MAX];
+  RD_TRY(rd_run_path(logs, sizeof logs, cfg.run_dir, "logs"));
+  RD_TRY(rd_fs_mkdirs(logs));
+  RD_TRY(rd_run_path(jsonl, sizeof jsonl, cfg.run_dir, "logs/pipeline.jsonl"));
+  rd_metrics pm;
+  RD_TRY(rd_metrics_open(&pm, jsonl, "pipeline", 1));
+  /* mpirun refuses root unless told; a pipeline started as root means it. */
+  if (geteuid() == 0) {
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
+  }
+  double t_all = rd_time_now();
+  double secs[64] = {0};
+  int ran[64] = {0}, s = RD_OK;
+  char labels[64][64];
+  for (int i = 0; i < n && s == RD_OK; i++) {
+    if (rd_done_exists(cfg.run_dir, st[i].name, st[i].round)) continue;
+    char *argv[RD_PIPE_ARGS];
+    char np[16], round[16], logrel[96], log[RD_PATH_MAX];
+    char *label = labels[i];
+    int a = 0;
+    if (cfg.parallel.ranks > 1) {
+      snprintf(np, sizeof np, "%d", cfg.parallel.ranks);
+      argv[a++] = "/usr/bin/mpirun";
+      argv[a++] = "--oversubscribe";
+      argv[a++] = "-np";
+      argv[a++] = np;
+    }
+    argv[a++] = exe;
+    argv[a++] = (char *)st[i].cmd;
+    if (st[i].sub) argv[a++] = (char *)st[i].sub;
+    if (cli->config) argv[a++] = "-c", argv[a++] = (char *)cli->config;
+    argv[a++] = "--run-dir";
+    argv[a++] = cfg.run_dir;
+    for (int k = 0; k < cli->n_sets && a < RD_PIPE_ARGS - 4; k++) argv[a++] = "--set", argv[a++] = (char *)cli->sets[k];
+    if (st[i].round) {
+      snprintf(round, sizeof round, "%d", st[i].round);
+      argv[a++] = "--round";
+      argv[a++] = round;
+      snprintf(label, sizeof labels[i], "%s r%d", st[i].name, st[i].round);
+      snprintf(logrel, sizeof logrel, "logs/%s_r%d.log", st[i].name, st[i].round);
+    } else {
+      snprintf(label, sizeof labels[i], "%s", st[i].name);
+      snprintf(logrel, sizeof logrel, "logs/%s.log", st[i].name);
+    }
+    argv[a] = NULL;
+    s = rd_run_path(log, sizeof log, cfg.run_dir, logrel);
+    if (s != RD_OK) break;
+    fprintf(stderr, "pipeline: %s ... (log %s)\n", label, log);
+    double t0 = rd_time_now();
+    int status = 0;
+    s = run_child(argv, log, &status);
+    secs[i] = rd_time_now() - t0;
+    ran[i] = 1;
+    if (s != RD_OK) break;
+    RD_METRICS(&pm, i, "stage", rd_kv_str("name", label), rd_kv_int("exit", status), rd_kv_num("seconds", secs[i]));
+    if (status != 0) {
+      char tail[1024];
+      tail_log(log, tail, sizeof tail);
+      s = rd_err(status == 3 ? RD_ESTOP : RD_EIO, "stage %s %s (exit %d) after %.1f s; the end of %s:\n%s", label,
+                 status == 3 ? "was stopped" : "failed", status, secs[i], log, tail);
+    }
+  }
+  rd_metrics_close(&pm);
+  if (s != RD_OK) return s;
+  fprintf(stderr, "pipeline: done in %.1f s\n", rd_time_now() - t_all);
+  for (int i = 0; i < n; i++)
+    if (ran[i]) fprintf(stderr, "  %-10s %8.1f s\n", labels[i], secs[i]);
+  char results[RD_PATH_MAX];
+  RD_TRY(rd_run_path(results, sizeof results, cfg.run_dir, "eval/results.md"));
+  char *text;
+  size_t tlen;
+  RD_TRY(rd_fs_read_all(results, &text, &tlen));
+  fputs(text, stdout);
+  free(text);
+  return RD_OK;
+}
