@@ -2,6 +2,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "io/ckpt.h"
 #include "io/err.h"
@@ -19,16 +20,10 @@ int rd_infer_init(rd_vlm *m, const rd_stage_env *env, int max_batch, int feature
 int rd_infer_load(rd_vlm *m, const rd_stage_env *env, const char *ckpt, char *loaded, size_t n_loaded,
                   long long *step) {
   int n;
-  const rd_tensor *tab = rd_vlm_tensors(m, &n);
+  rd_vlm_tensors(m, &n);
   rd_ckpt_tensor *ct = rd_calloc((size_t)n, sizeof *ct, "the checkpoint table");
   if (!ct) return RD_ENOMEM;
-  for (int i = 0; i < n; i++) {
-    ct[i].name = tab[i].name;
-    ct[i].ndim = tab[i].ndim;
-    for (int d = 0; d < tab[i].ndim; d++) ct[i].shape[d] = tab[i].shape[d];
-    ct[i].split_axis = -1; /* every rank holds the whole model (no tensor parallelism yet) */
-    ct[i].param = m->params + tab[i].offset;
-  }
+  rd_infer_ckpt_table(m, 0, ct);
   rd_ckpt_meta meta = {0};
   meta.vocab_hash = rd_vocab_hash(&env->vocab);
   char path[RD_PATH_MAX];
@@ -63,4 +58,20 @@ void rd_infer_decode_opts(const rd_config *cfg, rd_decode_mode mode, int steps, 
   o->mask_id = RD_TOK_MASK;
   o->eos_id = RD_TOK_EOS;
   o->n_special = RD_TOK_NSPECIAL;
+}
+
+void rd_infer_ckpt_table(const rd_vlm *m, int with_moments, rd_ckpt_tensor *ct) {
+  int n;
+  const rd_tensor *tab = rd_vlm_tensors(m, &n);
+  for (int i = 0; i < n; i++) {
+    rd_ckpt_tensor *c = &ct[i];
+    memset(c, 0, sizeof *c);
+    c->name = tab[i].name;
+    c->ndim = tab[i].ndim;
+    for (int d = 0; d < tab[i].ndim; d++) c->shape[d] = tab[i].shape[d];
+    c->split_axis = -1;
+    c->param = m->params + tab[i].offset;
+    c->m = with_moments ? m->adam_m + tab[i].offset : NULL;
+    c->v = with_moments ? m->adam_v + tab[i].offset : NULL;
+  }
 }

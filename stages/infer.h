@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "io/ckpt.h"
 #include "model/decode.h"
 #include "model/vlm.h"
 #include "stages/stage.h"
@@ -19,6 +20,11 @@ int rd_infer_init(rd_vlm *m, const rd_stage_env *env, int max_batch, int feature
  * the file's path, *step (may be NULL) its step. */
 int rd_infer_load(rd_vlm *m, const rd_stage_env *env, const char *ckpt, char *loaded, size_t n_loaded,
                   long long *step);
+
+/* The checkpoint view of the model's tensor table: ct [n tensors] points
+ * into params (and the AdamW moments when with_moments). Every rank holds
+ * whole tensors until tensor parallelism splits them. */
+void rd_infer_ckpt_table(const rd_vlm *m, int with_moments, rd_ckpt_tensor *ct);
 
 /* Decoding options from the config (eval.block, eval.temperature,
  * eval.refine_tau, eval.refine_frac, train.seed): the same for eval and

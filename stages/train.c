@@ -10,6 +10,7 @@
 #include "io/fs.h"
 #include "model/ops.h"
 #include "mpi/coll.h"
+#include "stages/infer.h"
 #include "stages/rundir.h"
 #include "stages/signals.h"
 
@@ -18,26 +19,12 @@
 #define RD_GRAD_BUCKET (1u << 20)
 
 static int ckpt_table(rd_trainer *t, int with_moments) {
-  int n;
-  const rd_tensor *tab = rd_vlm_tensors(&t->model, &n);
   if (!t->ct) {
-    t->ct = rd_calloc((size_t)n, sizeof *t->ct, "the checkpoint table");
+    rd_vlm_tensors(&t->model, &t->n_ct);
+    t->ct = rd_calloc((size_t)t->n_ct, sizeof *t->ct, "the checkpoint table");
     if (!t->ct) return RD_ENOMEM;
   }
-  t->n_ct = n;
-  for (int i = 0; i < n; i++) {
-    rd_ckpt_tensor *c = &t->ct[i];
-    c->name = tab[i].name;
-    c->ndim = tab[i].ndim;
-    for (int d = 0; d < tab[i].ndim; d++) c->shape[d] = tab[i].shape[d];
-    /* One rank holds every tensor whole until tensor parallelism splits them. */
-    c->split_axis = -1;
-    c->slab_offset = 0;
-    c->slab_count = 0;
-    c->param = t->model.params + tab[i].offset;
-    c->m = with_moments ? t->model.adam_m + tab[i].offset : NULL;
-    c->v = with_moments ? t->model.adam_v + tab[i].offset : NULL;
-  }
+  rd_infer_ckpt_table(&t->model, with_moments, t->ct);
   return RD_OK;
 }
 
