@@ -12,5 +12,8 @@ int rd_cmd_data_synth(const rd_cli *cli);
 int rd_cmd_data_info(const rd_cli *cli);
 int rd_cmd_data_show(const rd_cli *cli);
 int rd_cmd_base(const rd_cli *cli);
+/* Slurm (stages/submit.c, stages/status.c) */
+int rd_cmd_submit(const rd_cli *cli);
+int rd_cmd_status(const rd_cli *cli);
 
 #endif

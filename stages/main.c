@@ -22,6 +22,8 @@ static const rd_command rd_commands[] = {
     {"data", "info", rd_cmd_data_info, "FILE: what a shard holds"},
     {"data", "show", rd_cmd_data_show, "FILE --index I --png OUT: one sample as a picture"},
     {"base", NULL, rd_cmd_base, "train the mask-prediction base model (Eq. 1)"},
+    {"submit", NULL, rd_cmd_submit, "the chain as dependent Slurm jobs [--dry-run | --cancel]"},
+    {"status", NULL, rd_cmd_status, "what is done, queued, running or failed in RUN_DIR"},
 };
 #define RD_N_COMMANDS (int)(sizeof rd_commands / sizeof rd_commands[0])
 

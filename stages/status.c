@@ -1,0 +1,200 @@
+/* `rediff status`: where a run stands, stage by stage, in pipeline order:
+ * done markers, partial checkpoints, and, when a chain was submitted, each
+ * job's Slurm state. A failed job is shown with its exit code, its reason
+ * and the end of its log. Without Slurm (no scontrol) it shows what the
+ * run folder alone tells. Slurm without accounting has no sacct, so states
+ * come from `scontrol show job`, which knows a job until MinJobAge after it
+ * ended. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/err.h"
+#include "io/fs.h"
+#include "stages/commands.h"
+#include "stages/rundir.h"
+#include "stages/slurm.h"
+#include "stages/spawn.h"
+
+#define LOG_LINES 10
+
+typedef struct {
+  char state[32];     /* JobState, "?" unknown, "" no job */
+  char reason[128];
+  char exit_code[16];
+  char restarts[16];
+} job_info;
+
+/* The value of " Key=" in a one-line `scontrol show job -o` record. */
+static void field(const char *rec, const char *key, char *out, size_t n) {
+  char pat[40];
+  snprintf(pat, sizeof pat, " %s=", key);
+  const char *p = strstr(rec, pat);
+  out[0] = '\0';
+  if (!p) return;
+  p += strlen(pat);
+  size_t k = strcspn(p, " \n");
+  if (k >= n) k = n - 1;
+  memcpy(out, p, k);
+  out[k] = '\0';
+}
+
+/* 1: asked Slurm; 0: Slurm is not installed (no scontrol). */
+static int query(const char *id, job_info *j, int *have_slurm) {
+  memset(j, 0, sizeof *j);
+  if (!*have_slurm) {
+    strcpy(j->state, "?");
+    return RD_OK;
+  }
+  const char *argv[] = {"scontrol", "show", "job", "-o", id, NULL};
+  rd_spawn_result r;
+  if (rd_spawn(argv, &r) < 0) { /* not installed: markers only from here on */
+    *have_slurm = 0;
+    strcpy(j->state, "?");
+    return RD_OK;
+  }
+  if (r.status != 0) {
+    /* "Invalid job id specified": ended longer ago than MinJobAge, or the
+     * controller lost it; anything else (no controller) is unknown too. */
+    snprintf(j->state, sizeof j->state, "%s", strstr(r.err, "Invalid job id") ? "GONE" : "?");
+    if (!strstr(r.err, "Invalid job id")) {
+      size_t n = strcspn(r.err, "\n");
+      snprintf(j->reason, sizeof j->reason, "%.*s", (int)(n < 120 ? n : 120), r.err);
+    }
+  } else {
+    char rec[8192];
+    snprintf(rec, sizeof rec, " %s", r.out);
+    field(rec, "JobState", j->state, sizeof j->state);
+    field(rec, "Reason", j->reason, sizeof j->reason);
+    field(rec, "ExitCode", j->exit_code, sizeof j->exit_code);
+    field(rec, "Restarts", j->restarts, sizeof j->restarts);
+    if (!j->state[0]) strcpy(j->state, "?");
+  }
+  rd_spawn_free(&r);
+  return RD_OK;
+}
+
+static int failed_state(const char *s) {
+  static const char *const bad[] = {"FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
+                                    "DEADLINE", "PREEMPTED", "CANCELLED", NULL};
+  for (int i = 0; bad[i]; i++)
+    if (strcmp(s, bad[i]) == 0) return 1;
+  return 0;
+}
+
+/* The checkpoint a stage would resume from: the name in its LATEST. */
+static void latest_ckpt(const char *run_dir, const rd_slurm_job *job, char *out, size_t n) {
+  out[0] = '\0';
+  char rel[64], path[RD_PATH_MAX];
+  if (strcmp(job->stage, "base") == 0 || strcmp(job->stage, "stage1") == 0)
+    snprintf(rel, sizeof rel, "ckpt/%s/LATEST", job->stage);
+  else if (strcmp(job->stage, "stage2") == 0)
+    snprintf(rel, sizeof rel, "ckpt/stage2_r%d/LATEST", job->round);
+  else
+    return;
+  if (rd_fs_join(path, sizeof path, run_dir, rel) < 0 || !rd_fs_exists(path)) return;
+  char *text;
+  size_t len;
+  if (rd_fs_read_all(path, &text, &len) < 0) {
+    rd_err_clear();
+    return;
+  }
+  size_t k = strcspn(text, "\r\n");
+  snprintf(out, n, "%.*s", (int)k, text);
+  free(text);
+}
+
+/* Prints the last lines of a log file, indented; 0 when it is missing or
+ * empty. */
+static int tail(const char *path, int lines) {
+  char *text;
+  size_t len;
+  if (!rd_fs_exists(path) || rd_fs_read_all(path, &text, &len) < 0) {
+    rd_err_clear();
+    return 0;
+  }
+  while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) text[--len] = '\0';
+  if (!len) {
+    free(text);
+    return 0;
+  }
+  size_t start = len;
+  for (int k = 0; start > 0; start--)
+    if (text[start - 1] == '\n' && ++k == lines) break;
+  printf("  last lines of %s:\n", path);
+  for (char *save = NULL, *l = strtok_r(text + start, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+    printf("    %s\n", l);
+  free(text);
+  return 1;
+}
+
+int rd_cmd_status(const rd_cli *cli) {
+  static const char *const none[] = {NULL};
+  RD_TRY(rd_cli_check_opts(cli, none));
+  if (cli->n_args) return rd_err(RD_EUSAGE, "'status' takes no arguments, got '%s'", cli->args[0]);
+  rd_config cfg;
+  RD_TRY(rd_cli_config(cli, &cfg));
+  char run_dir[RD_PATH_MAX];
+  RD_TRY(rd_slurm_abspath(cfg.run_dir, run_dir, sizeof run_dir));
+  static rd_slurm_job jobs[RD_SLURM_MAX_JOBS];
+  static rd_slurm_chain chain;
+  static job_info info[RD_SLURM_MAX_JOBS];
+  static const rd_slurm_entry *entry[RD_SLURM_MAX_JOBS];
+  int n, found, have_slurm = 1;
+  RD_TRY(rd_slurm_plan(&cfg, jobs, &n));
+  RD_TRY(rd_slurm_chain_read(run_dir, &chain, &found));
+
+  printf("run folder: %s\n", run_dir);
+  if (found) printf("chain: submitted %s (slurm/chain.json)\n", chain.submitted);
+  else printf("chain: none submitted (no slurm/chain.json)\n");
+  for (int i = 0; i < n; i++) {
+    entry[i] = NULL;
+    memset(&info[i], 0, sizeof info[i]);
+    for (int k = 0; k < chain.n; k++)
+      if (strcmp(chain.jobs[k].stage, jobs[i].stage) == 0 && chain.jobs[k].round == jobs[i].round &&
+          chain.jobs[k].job_id[0])
+        entry[i] = &chain.jobs[k];
+    if (entry[i]) RD_TRY(query(entry[i]->job_id, &info[i], &have_slurm));
+  }
+  if (found && !have_slurm) printf("(scontrol not found: job states unknown; done markers and checkpoints only)\n");
+
+  printf("\n%-10s %-5s %-9s %-14s detail\n", "stage", "done", "job", "state");
+  for (int i = 0; i < n; i++) {
+    char label[64], ckpt[256], detail[512] = "";
+    rd_slurm_label(&jobs[i], label, sizeof label);
+    int done = rd_done_exists(run_dir, jobs[i].stage, jobs[i].round);
+    latest_ckpt(run_dir, &jobs[i], ckpt, sizeof ckpt);
+    const job_info *j = &info[i];
+    size_t k = 0;
+    if (!done && ckpt[0]) k += (size_t)snprintf(detail + k, sizeof detail - k, "partial: checkpoint %s", ckpt);
+    if (j->state[0] && strcmp(j->state, "COMPLETED") != 0) {
+      if (j->reason[0] && strcmp(j->reason, "None") != 0)
+        k += (size_t)snprintf(detail + k, sizeof detail - k, "%sreason %s", k ? "; " : "", j->reason);
+      if (failed_state(j->state) && j->exit_code[0])
+        k += (size_t)snprintf(detail + k, sizeof detail - k, "%sexit %s", k ? "; " : "", j->exit_code);
+    }
+    if (j->restarts[0] && strcmp(j->restarts, "0") != 0 && k < sizeof detail)
+      snprintf(detail + k, sizeof detail - k, "%srequeued %s", k ? "; " : "", j->restarts);
+    char row[1200];
+    snprintf(row, sizeof row, "%-10.63s %-5s %-9.31s %-14.31s %.511s", label, done ? "yes" : "no",
+             entry[i] ? entry[i]->job_id : "-", j->state[0] ? j->state : "-", detail);
+    size_t len = strlen(row);
+    while (len && row[len - 1] == ' ') row[--len] = '\0';
+    printf("%s\n", row);
+  }
+
+  /* Each failed job that ran: why, and the end of its log. A job cancelled
+   * because its dependency failed never ran and has no log. */
+  for (int i = 0; i < n; i++) {
+    if (!entry[i] || !failed_state(info[i].state)) continue;
+    char label[64], out[RD_PATH_MAX], err[RD_PATH_MAX];
+    rd_slurm_label(&jobs[i], label, sizeof label);
+    RD_TRY(rd_slurm_log_path(out, sizeof out, run_dir, entry[i]->name, entry[i]->job_id, "out"));
+    RD_TRY(rd_slurm_log_path(err, sizeof err, run_dir, entry[i]->name, entry[i]->job_id, "err"));
+    if (!rd_fs_exists(out) && !rd_fs_exists(err)) continue;
+    printf("\njob %s (%s) %s: ExitCode=%s Reason=%s\n", entry[i]->job_id, label, info[i].state,
+           info[i].exit_code[0] ? info[i].exit_code : "?", info[i].reason[0] ? info[i].reason : "?");
+    if (!tail(err, LOG_LINES)) tail(out, LOG_LINES);
+  }
+  return RD_OK;
+}
