@@ -23,6 +23,7 @@ typedef struct {
   char reason[128];
   char exit_code[16];
   char restarts[16];
+  char dependency[128];
 } job_info;
 
 /* The value of " Key=" in a one-line `scontrol show job -o` record. */
@@ -39,28 +40,34 @@ static void field(const char *rec, const char *key, char *out, size_t n) {
   out[k] = '\0';
 }
 
-/* 1: asked Slurm; 0: Slurm is not installed (no scontrol). */
-static int query(const char *id, job_info *j, int *have_slurm) {
+/* The last non-empty line of a program's stderr. */
+static void last_line(const char *text, char *out, size_t n) {
+  size_t len = strlen(text);
+  while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) len--;
+  size_t start = len;
+  while (start && text[start - 1] != '\n') start--;
+  snprintf(out, n, "%.*s", (int)(len - start), text + start);
+}
+
+/* The job's state from scontrol. When Slurm cannot answer (not installed,
+ * no controller, no SLURM_CONF), *note says why and later jobs are not
+ * asked. */
+static void query(const char *id, job_info *j, char *note, size_t n) {
   memset(j, 0, sizeof *j);
-  if (!*have_slurm) {
-    strcpy(j->state, "?");
-    return RD_OK;
-  }
+  strcpy(j->state, "?");
+  if (note[0]) return;
   const char *argv[] = {"scontrol", "show", "job", "-o", id, NULL};
   rd_spawn_result r;
-  if (rd_spawn(argv, &r) < 0) { /* not installed: markers only from here on */
-    *have_slurm = 0;
-    strcpy(j->state, "?");
-    return RD_OK;
+  if (rd_spawn(argv, &r) < 0) {
+    snprintf(note, n, "%s", rd_err_msg());
+    rd_err_clear();
+    return;
   }
   if (r.status != 0) {
-    /* "Invalid job id specified": ended longer ago than MinJobAge, or the
-     * controller lost it; anything else (no controller) is unknown too. */
-    snprintf(j->state, sizeof j->state, "%s", strstr(r.err, "Invalid job id") ? "GONE" : "?");
-    if (!strstr(r.err, "Invalid job id")) {
-      size_t n = strcspn(r.err, "\n");
-      snprintf(j->reason, sizeof j->reason, "%.*s", (int)(n < 120 ? n : 120), r.err);
-    }
+    /* "Invalid job id specified": it ended longer ago than MinJobAge. */
+    if (strstr(r.err, "Invalid job id")) strcpy(j->state, "GONE");
+    else last_line(r.err, note, n);
+    if (!note[0] && !strstr(r.err, "Invalid job id")) snprintf(note, n, "scontrol exited with %d", r.status);
   } else {
     char rec[8192];
     snprintf(rec, sizeof rec, " %s", r.out);
@@ -68,10 +75,10 @@ static int query(const char *id, job_info *j, int *have_slurm) {
     field(rec, "Reason", j->reason, sizeof j->reason);
     field(rec, "ExitCode", j->exit_code, sizeof j->exit_code);
     field(rec, "Restarts", j->restarts, sizeof j->restarts);
+    field(rec, "Dependency", j->dependency, sizeof j->dependency);
     if (!j->state[0]) strcpy(j->state, "?");
   }
   rd_spawn_free(&r);
-  return RD_OK;
 }
 
 static int failed_state(const char *s) {
@@ -140,7 +147,8 @@ int rd_cmd_status(const rd_cli *cli) {
   static rd_slurm_chain chain;
   static job_info info[RD_SLURM_MAX_JOBS];
   static const rd_slurm_entry *entry[RD_SLURM_MAX_JOBS];
-  int n, found, have_slurm = 1;
+  int n, found;
+  char note[512] = "";
   RD_TRY(rd_slurm_plan(&cfg, jobs, &n));
   RD_TRY(rd_slurm_chain_read(run_dir, &chain, &found));
 
@@ -154,9 +162,9 @@ int rd_cmd_status(const rd_cli *cli) {
       if (strcmp(chain.jobs[k].stage, jobs[i].stage) == 0 && chain.jobs[k].round == jobs[i].round &&
           chain.jobs[k].job_id[0])
         entry[i] = &chain.jobs[k];
-    if (entry[i]) RD_TRY(query(entry[i]->job_id, &info[i], &have_slurm));
+    if (entry[i]) query(entry[i]->job_id, &info[i], note, sizeof note);
   }
-  if (found && !have_slurm) printf("(scontrol not found: job states unknown; done markers and checkpoints only)\n");
+  if (note[0]) printf("job states unknown, Slurm did not answer: %s\n", note);
 
   printf("\n%-10s %-5s %-9s %-14s detail\n", "stage", "done", "job", "state");
   for (int i = 0; i < n; i++) {
@@ -170,7 +178,9 @@ int rd_cmd_status(const rd_cli *cli) {
     if (j->state[0] && strcmp(j->state, "COMPLETED") != 0) {
       if (j->reason[0] && strcmp(j->reason, "None") != 0)
         k += (size_t)snprintf(detail + k, sizeof detail - k, "%sreason %s", k ? "; " : "", j->reason);
-      if (failed_state(j->state) && j->exit_code[0])
+      if (j->dependency[0] && strcmp(j->dependency, "(null)") != 0)
+        k += (size_t)snprintf(detail + k, sizeof detail - k, " (%s)", j->dependency);
+      if (failed_state(j->state) && j->exit_code[0] && strcmp(j->exit_code, "0:0") != 0)
         k += (size_t)snprintf(detail + k, sizeof detail - k, "%sexit %s", k ? "; " : "", j->exit_code);
     }
     if (j->restarts[0] && strcmp(j->restarts, "0") != 0 && k < sizeof detail)
