@@ -4,7 +4,10 @@
 # waiting for a real time limit), passes it to the stage, which checkpoints
 # and exits 3; the job requeues itself, runs again under the same job id,
 # resumes from that checkpoint and completes. The final checkpoint and the
-# loss log equal an uninterrupted run bit for bit. Prints what it saw.
+# loss log equal an uninterrupted run bit for bit. A job waiting on it with
+# afterok + --kill-on-invalid-dep=yes stays pending through the requeue and
+# runs after it. A job cancelled with scancel (TERM) stays cancelled: it is
+# not requeued. Prints what it saw.
 set -euo pipefail
 : "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
 if ! command -v sbatch >/dev/null 2>&1 || ! [ -x /usr/sbin/slurmctld ]; then
@@ -44,6 +47,9 @@ for m in stage1 draft.r1 expert.r1 stage2.r1 eval; do echo "skipped by the test"
 "$REDIFF" submit -c "$cfg" --run-dir "$run" "${sets[@]}" >/dev/null
 id=$(sed -n 's/.*"name": "02-base", "job_id": "\([0-9]*\)".*/\1/p' "$run/slurm/chain.json")
 err="$run/slurm/logs/02-base.$id.err" out="$run/slurm/logs/02-base.$id.out"
+# A dependant as the next stage of the chain would be.
+child=$(sbatch --parsable --dependency=afterok:"$id" --kill-on-invalid-dep=yes -o "$tmp/child.out" \
+  --wrap 'echo "child ran"')
 
 # Signal once training is under way (past step 20 of 100).
 for ((t = 0; t < 1200; t++)); do
@@ -66,6 +72,10 @@ resume_step=$(sed -n 's/^base: resuming from .* at step \([0-9]*\)$/\1/p' "$err"
 [ -n "$stop_step" ] && [ "$stop_step" = "$resume_step" ] || fail "stopped at '$stop_step' but resumed at '$resume_step'"
 grep -q "^base: step $stop_step: checkpoint " "$err" || fail "no checkpoint at the stop"
 [ -f "$run/done/base" ] || fail "no done marker"
+[ "$(final_state "$child")" = COMPLETED ] || fail "the afterok dependant of the requeued job did not run"
+child_start=$(scontrol show job -o "$child" | sed -n 's/.* StartTime=\([^ ]*\) .*/\1/p')
+base_end=$(scontrol show job -o "$id" | sed -n 's/.* EndTime=\([^ ]*\) .*/\1/p')
+[[ ! "$child_start" < "$base_end" ]] || fail "the dependant started ($child_start) before the requeued job ended ($base_end)"
 
 # The uninterrupted run.
 seed "$tmp/whole"
@@ -80,4 +90,23 @@ cmp <(eval_losses "$tmp/whole/logs/base.jsonl") <(eval_losses "$run/logs/base.js
 echo "observed: USR1 sent at $signal_at UTC; the stage checkpointed at step $stop_step and exited 3;"
 grep -E "got SIGUSR1|stage exited|requeued to|start on" "$out" | sed 's/^/  /'
 echo "  resumed at step $resume_step of 100 under the same job $id; final checkpoint equals an uninterrupted run"
+echo "  the afterok dependant $child started $child_start, after job $id ended $base_end"
+
+# scancel: TERM to the job; it checkpoints if it can but is not requeued.
+run2="$tmp/run2"
+seed "$run2"
+for m in stage1 draft.r1 expert.r1 stage2.r1 eval; do echo "skipped by the test" >"$run2/done/$m"; done
+"$REDIFF" submit -c "$cfg" --run-dir "$run2" "${sets[@]}" >/dev/null
+id2=$(sed -n 's/.*"name": "02-base", "job_id": "\([0-9]*\)".*/\1/p' "$run2/slurm/chain.json")
+for ((t = 0; t < 1200; t++)); do
+  grep -Eq '^base: [1-9][0-9]*/100' "$run2/slurm/logs/02-base.$id2.err" 2>/dev/null && break
+  sleep 0.25
+done
+scancel "$id2"
+[ "$(final_state "$id2")" = CANCELLED ] || fail "scancel'd job $id2 did not end CANCELLED"
+sleep 2
+[ "$(state_of "$id2")" = CANCELLED ] || fail "scancel'd job $id2 came back: $(state_of "$id2")"
+scontrol show job -o "$id2" | grep -q "Restarts=0 " || fail "scancel'd job $id2 was requeued"
+[ ! -f "$run2/done/base" ] || fail "a cancelled base wrote its done marker"
+echo "  scancel'd job $id2 stayed CANCELLED (not requeued)"
 echo "slurm requeue: ok"
