@@ -110,10 +110,12 @@ if [ "$cmd" = down ]; then
       sleep 0.1
     done
   fi
+  was_up=0
+  for d in slurmd slurmctld munged; do alive_pid "$state/run/$d.pid" >/dev/null && was_up=1; done
   stop_daemon slurmd "$state/run/slurmd.pid"
   stop_daemon slurmctld "$state/run/slurmctld.pid"
   stop_daemon munged "$state/run/munged.pid"
-  say "down ($state)"
+  if [ $was_up = 1 ]; then say "down ($state)"; else say "was not up ($state)"; fi
   exit 0
 fi
 
@@ -139,9 +141,9 @@ if [ -d "$state" ] && [ -n "$(ls -A "$state")" ]; then
   stop_daemon slurmd "$state/run/slurmd.pid"
   stop_daemon slurmctld "$state/run/slurmctld.pid"
   stop_daemon munged "$state/run/munged.pid"
-  rm -rf "${state:?}"/{state,spool,log,run,munge}
+  rm -rf "${state:?}"/{state,spool,log,run,munge,tmp}
 fi
-mkdir -p "$state"/{state,spool,log,run,munge}
+mkdir -p "$state"/{state,spool,log,run,munge,tmp}
 chmod 700 "$state/munge"
 
 # munged of our own, on its own socket and key, so the machine's /run/munge
@@ -160,11 +162,15 @@ munged --force --socket="$sock" --key-file="$state/munge/munge.key" \
   { show_logs; die "munged did not start"; }
 
 node=$(hostname -s)
-ncpu=$(nproc)
+ncpu=$(getconf _NPROCESSORS_ONLN) # not nproc: it follows OMP_NUM_THREADS
 cpus=${RD_SLURM_CPUS:-$((ncpu > 4 ? ncpu : 4))}
 mem_mb=$(awk '/MemTotal/ { printf "%d", $2 / 1024 * 0.9 }' /proc/meminfo)
 ctld_port=$(free_port)
 slurmd_port=$(free_port "$ctld_port")
+# Job ids of clusters running side by side must differ: per-job names
+# (PMIx folders, step sockets) are made of them.
+first_job=$(((ctld_port - 20000) * 1000 + 1000))
+mkdir -p "$state/tmp"
 
 cat >"$conf.tmp" <<EOF
 $marker (state: $state)
@@ -198,6 +204,8 @@ DependencyParameters=kill_invalid_depend
 SwitchType=switch/none
 MailProg=/bin/true
 ReturnToService=2
+FirstJobId=$first_job
+TmpFS=$state/tmp
 StateSaveLocation=$state/state
 SlurmdSpoolDir=$state/spool
 SlurmctldPidFile=$state/run/slurmctld.pid

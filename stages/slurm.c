@@ -17,6 +17,7 @@
 
 #include "io/err.h"
 #include "io/fs.h"
+#include "stages/rundir.h"
 
 /* ------------------------------------------------------------------- text */
 
@@ -253,7 +254,14 @@ int rd_slurm_script(const rd_config *cfg, const rd_slurm_job *job, const char *r
       "  if [ -z \"$interrupted\" ] || [ \"$rc\" -le 128 ]; then break; fi\n"
       "done\n"
       "trap - USR1 TERM\n"
-      "say \"stage exited with $rc\"\n\n");
+      "say \"stage exited with $rc\"\n");
+  /* A launcher can report success for ranks that never started; the done
+   * marker is the stage's own word that it finished. */
+  char done[RD_PATH_MAX];
+  if (rd_done_path(done, sizeof done, run_dir, job->stage, job->round) < 0) return free(t.p), RD_EINVAL;
+  put(&t, "if [ \"$rc\" -eq 0 ] && [ ! -e ");
+  put_word(&t, done);
+  put(&t, " ]; then\n  say \"the stage exited 0 but left no done marker: failing the job\"\n  rc=1\nfi\n\n");
   put(&t,
       "# 3: stopped after a checkpoint. Requeued, the job keeps its id, so the\n"
       "# next job's afterok still waits for it; it runs again from the top and\n"
@@ -261,10 +269,11 @@ int rd_slurm_script(const rd_config *cfg, const rd_slurm_job *job, const char *r
       "if [ \"$rc\" -eq 3 ] && [ \"$got\" != TERM ]; then\n"
       "  if [ \"${SLURM_RESTART_COUNT:-0}\" -ge %d ]; then\n"
       "    say \"requeued ${SLURM_RESTART_COUNT} times already (slurm.max_requeues); giving up\"\n"
-      "  elif scontrol requeue \"$SLURM_JOB_ID\"; then\n"
-      "    say \"requeued to resume from the checkpoint\"\n"
       "  else\n"
-      "    say \"scontrol requeue failed; resubmit with rediff submit to resume\"\n"
+      "    # Said first: the requeue ends this shell at once.\n"
+      "    say \"requeueing the job to resume from the checkpoint\"\n"
+      "    scontrol requeue \"$SLURM_JOB_ID\" ||\n"
+      "      say \"scontrol requeue failed; rediff submit again resumes the stage\"\n"
       "  fi\n"
       "fi\n"
       "exit \"$rc\"\n",

@@ -138,9 +138,9 @@ static int submit_chain(submit_ctx *x) {
     RD_TRY(active_jobs(&old, ids, sizeof ids, &count));
     if (count)
       return rd_err(RD_ESTATE,
-                    "%s/slurm/chain.json: %d job%s of an earlier chain still queued or running (%s); two chains "
-                    "would write the same checkpoints: wait, or `rediff submit --cancel` first",
-                    x->run_dir, count, count == 1 ? " is" : "s are", ids);
+                    "%s/slurm/chain.json: %d job%s of an earlier chain %s still queued or running (%s); two "
+                    "chains would write the same checkpoints: wait, or `rediff submit --cancel` first",
+                    x->run_dir, count, count == 1 ? "" : "s", count == 1 ? "is" : "are", ids);
   }
   char logs[RD_PATH_MAX];
   RD_TRY(rd_fs_join(logs, sizeof logs, x->run_dir, "slurm/logs"));

@@ -17,7 +17,12 @@ fi
 tmp=$(mktemp -d)
 cluster="$RD_SOURCE_DIR/slurm/local-cluster.sh"
 trap '"$cluster" down "$tmp/cluster" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+out= err=
+fail() {
+  [ -z "$out" ] || cat "$out" "$err"
+  echo "FAIL: $*"
+  exit 1
+}
 eval "$("$cluster" up "$tmp/cluster")"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 py=/usr/bin/python3
@@ -64,7 +69,7 @@ scancel --signal=USR1 --batch "$id"
 scontrol show job -o "$id" | grep -q "Restarts=1 " || fail "job $id was not requeued exactly once"
 grep -q "got SIGUSR1; asking the stage to checkpoint and stop" "$out" || fail "batch shell did not get USR1"
 grep -q "stage exited with 3" "$out" || fail "stage did not exit 3"
-grep -q "requeued to resume from the checkpoint" "$out" || fail "no requeue"
+grep -q "requeueing the job to resume from the checkpoint" "$out" || fail "no requeue"
 grep -q "start on .*, restart 1" "$out" || fail "no second run"
 grep -q "stage exited with 0" "$out" || fail "second run did not finish"
 stop_step=$(sed -n 's/^rediff: base: stopped by signal at step \([0-9]*\) .*/\1/p' "$err" | head -1)
@@ -88,7 +93,7 @@ cmp <(eval_losses "$tmp/whole/logs/base.jsonl") <(eval_losses "$run/logs/base.js
 "$REDIFF" status -c "$cfg" --run-dir "$run" "${sets[@]}" | grep -Eq "^base +yes +$id +COMPLETED +requeued 1$" \
   || fail "status does not show the requeue"
 echo "observed: USR1 sent at $signal_at UTC; the stage checkpointed at step $stop_step and exited 3;"
-grep -E "got SIGUSR1|stage exited|requeued to|start on" "$out" | sed 's/^/  /'
+grep -E "got SIGUSR1|stage exited|requeueing|start on" "$out" | sed 's/^/  /'
 echo "  resumed at step $resume_step of 100 under the same job $id; final checkpoint equals an uninterrupted run"
 echo "  the afterok dependant $child started $child_start, after job $id ended $base_end"
 
