@@ -166,10 +166,14 @@ static int submit_chain(submit_ctx *x) {
     s = rd_fs_write_atomic(path, script, strlen(script));
     free(script);
     if (s < 0) break;
+    /* The first job waits for nothing; each later one for the one before. */
     char dep[64];
     snprintf(dep, sizeof dep, "--dependency=afterok:%s", prev);
-    const char *argv[] = {"sbatch", "--parsable", prev[0] ? dep : path, "--kill-on-invalid-dep=yes", path, NULL};
-    if (!prev[0]) argv[3] = NULL; /* the first job waits for nothing */
+    const char *argv[6] = {"sbatch", "--parsable"};
+    int k = 2;
+    if (prev[0]) argv[k++] = dep, argv[k++] = "--kill-on-invalid-dep=yes";
+    argv[k++] = path;
+    argv[k] = NULL;
     rd_spawn_result r;
     s = rd_spawn_check(argv, &r);
     if (s == RD_OK) {
