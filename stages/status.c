@@ -135,33 +135,63 @@ static int tail(const char *path, int lines) {
   return 1;
 }
 
+/* Without -c, the config of the submitted chain (RUN_DIR/slurm/config.yaml)
+ * when there is one: it knows the rounds; else the defaults. */
+static int status_config(const rd_cli *cli, rd_config *cfg) {
+  if (cli->config || !cli->run_dir) return rd_cli_config(cli, cfg);
+  char snap[RD_PATH_MAX];
+  RD_TRY(rd_fs_join(snap, sizeof snap, cli->run_dir, "slurm/config.yaml"));
+  if (!rd_fs_exists(snap)) return rd_cli_config(cli, cfg);
+  rd_cli c = *cli;
+  c.config = snap;
+  return rd_cli_config(&c, cfg);
+}
+
+typedef struct {
+  rd_config cfg;
+  char run_dir[RD_PATH_MAX];
+  rd_slurm_job jobs[RD_SLURM_MAX_JOBS];
+  rd_slurm_chain chain;
+  job_info info[RD_SLURM_MAX_JOBS];
+  const rd_slurm_entry *entry[RD_SLURM_MAX_JOBS]; /* the job of each stage in chain.json, or NULL */
+} status_ctx;
+
+static int show(status_ctx *x);
+
 int rd_cmd_status(const rd_cli *cli) {
   static const char *const none[] = {NULL};
   RD_TRY(rd_cli_check_opts(cli, none));
   if (cli->n_args) return rd_err(RD_EUSAGE, "'status' takes no arguments, got '%s'", cli->args[0]);
-  rd_config cfg;
-  RD_TRY(rd_cli_config(cli, &cfg));
-  char run_dir[RD_PATH_MAX];
-  RD_TRY(rd_slurm_abspath(cfg.run_dir, run_dir, sizeof run_dir));
-  static rd_slurm_job jobs[RD_SLURM_MAX_JOBS];
-  static rd_slurm_chain chain;
-  static job_info info[RD_SLURM_MAX_JOBS];
-  static const rd_slurm_entry *entry[RD_SLURM_MAX_JOBS];
+  status_ctx *x = calloc(1, sizeof *x);
+  if (!x) return rd_err(RD_ENOMEM, "out of memory");
+  int s = status_config(cli, &x->cfg);
+  if (s == RD_OK) s = rd_slurm_abspath(x->cfg.run_dir, x->run_dir, sizeof x->run_dir);
+  if (s == RD_OK) s = show(x);
+  free(x);
+  return s;
+}
+
+static int show(status_ctx *x) {
+  const char *run_dir = x->run_dir;
+  rd_slurm_job *jobs = x->jobs;
+  rd_slurm_chain *chain = &x->chain;
+  job_info *info = x->info;
+  const rd_slurm_entry **entry = x->entry;
   int n, found;
   char note[512] = "";
-  RD_TRY(rd_slurm_plan(&cfg, jobs, &n));
-  RD_TRY(rd_slurm_chain_read(run_dir, &chain, &found));
+  RD_TRY(rd_slurm_plan(&x->cfg, jobs, &n));
+  RD_TRY(rd_slurm_chain_read(run_dir, chain, &found));
 
   printf("run folder: %s\n", run_dir);
-  if (found) printf("chain: submitted %s (slurm/chain.json)\n", chain.submitted);
+  if (found) printf("chain: submitted %s (slurm/chain.json)\n", chain->submitted);
   else printf("chain: none submitted (no slurm/chain.json)\n");
   for (int i = 0; i < n; i++) {
     entry[i] = NULL;
     memset(&info[i], 0, sizeof info[i]);
-    for (int k = 0; k < chain.n; k++)
-      if (strcmp(chain.jobs[k].stage, jobs[i].stage) == 0 && chain.jobs[k].round == jobs[i].round &&
-          chain.jobs[k].job_id[0])
-        entry[i] = &chain.jobs[k];
+    for (int k = 0; k < chain->n; k++)
+      if (strcmp(chain->jobs[k].stage, jobs[i].stage) == 0 && chain->jobs[k].round == jobs[i].round &&
+          chain->jobs[k].job_id[0])
+        entry[i] = &chain->jobs[k];
     if (entry[i]) query(entry[i]->job_id, &info[i], note, sizeof note);
   }
   if (note[0]) printf("job states unknown, Slurm did not answer: %s\n", note);

@@ -3,9 +3,10 @@
 # a chain of the real stages data synth + base (2 MPI ranks via srun
 # --mpi=pmix; the later stages are marked done so the chain is what exists)
 # finishes with done markers and the same checkpoint as `rediff base` run
-# directly under mpirun; rediff status shows both jobs COMPLETED; a second
-# submit has nothing to do; a queued chain blocks another submit and
-# `rediff submit --cancel` cancels it.
+# directly under mpirun; rediff status shows both jobs COMPLETED (also
+# without -c, from the chain's own config); a second submit has nothing to
+# do; a queued chain blocks another submit and `rediff submit --cancel`
+# cancels it.
 set -euo pipefail
 : "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
 if ! command -v sbatch >/dev/null 2>&1 || ! [ -x /usr/sbin/slurmctld ]; then
@@ -70,6 +71,8 @@ $py "$RD_SOURCE_DIR/tests/reference/compare_ckpt.py" "$run/ckpt/base/$(cat "$run
 "$REDIFF" status -c "$cfg" --run-dir "$run" "${sets[@]}" | tee "$tmp/status.txt"
 grep -Eq "^data +yes +$data_job +COMPLETED$" "$tmp/status.txt" || fail "status: data row"
 grep -Eq "^base +yes +$base_job +COMPLETED$" "$tmp/status.txt" || fail "status: base row"
+# Without -c it reads the chain's own config (RUN_DIR/slurm/config.yaml).
+"$REDIFF" status --run-dir "$run" | cmp - "$tmp/status.txt" || fail "status without -c differs"
 
 # 4. Everything done: a second submit queues nothing.
 "$REDIFF" submit -c "$cfg" --run-dir "$run" "${sets[@]}" | grep -q "is done; nothing submitted" \
