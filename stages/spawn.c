@@ -121,11 +121,15 @@ int rd_spawn(const char *const *argv, rd_spawn_result *r) {
 
 int rd_spawn_fail(const char *const *argv, const rd_spawn_result *r) {
   char *line = rd_spawn_cmdline(argv);
-  /* The last line of stderr is the program's own message; trim the newline. */
-  size_t n = r->err ? strlen(r->err) : 0;
-  while (n && (r->err[n - 1] == '\n' || r->err[n - 1] == ' ')) n--;
-  int s = rd_err(RD_EIO, "`%s` exited with %d%s%.*s", line ? line : argv[0], r->status, n ? ": " : "", (int)n,
-                 n ? r->err : "");
+  /* Its stderr on one line ("; " between lines): one message per error. */
+  char err[2048] = "";
+  size_t k = 0;
+  for (const char *c = r->err ? r->err : ""; *c && k + 3 < sizeof err; c++) {
+    if (*c != '\n') err[k++] = *c;
+    else if (c[1] && k) err[k++] = ';', err[k++] = ' ';
+  }
+  err[k] = '\0';
+  int s = rd_err(RD_EIO, "`%s` exited with %d%s%s", line ? line : argv[0], r->status, k ? ": " : "", err);
   free(line);
   return s;
 }

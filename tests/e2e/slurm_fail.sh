@@ -4,6 +4,7 @@
 # the stage's exit code, every later job of the chain is CANCELLED by Slurm
 # (afterok can never be satisfied; --kill-on-invalid-dep=yes), and
 # rediff status names the failed job, its exit code and the end of its log.
+# A job sbatch refuses is reported with the sbatch command line and message.
 set -euo pipefail
 : "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
 if ! command -v sbatch >/dev/null 2>&1 || ! [ -x /usr/sbin/slurmctld ]; then
@@ -54,4 +55,16 @@ grep -q "^job $base_job (base) FAILED: ExitCode=1:0 Reason=NonZeroExitCode$" "$t
 grep -q "^  last lines of $run/slurm/logs/02-base.$base_job.err:$" "$tmp/status.txt" || fail "status: log name"
 grep -q "^    rediff: .*data/vocab.txt is missing: run \`rediff data synth\`" "$tmp/status.txt" || fail "status: log tail"
 [ "$(grep -c '^job ' "$tmp/status.txt")" = 1 ] || fail "status shows logs of jobs that never ran"
+
+# sbatch itself refusing a job: the error names the command line and quotes
+# sbatch's message; no chain.json is written.
+set +e
+"$REDIFF" submit -c "$cfg" --run-dir "$tmp/nopart" "${sets[@]}" --set slurm.partition=nosuch 2>"$tmp/nopart.err"
+rc=$?
+set -e
+cat "$tmp/nopart.err"
+[ $rc = 1 ] || fail "submit to a missing partition exited $rc"
+grep -q "^rediff: \`sbatch --parsable $tmp/nopart/slurm/01-data.sbatch\` exited with 1: sbatch: error: .*invalid partition" \
+  "$tmp/nopart.err" || fail "sbatch's error not reported with its command line"
+[ ! -e "$tmp/nopart/slurm/chain.json" ] || fail "a chain.json was written for a failed submit"
 echo "slurm failure: ok"
