@@ -177,6 +177,9 @@ int rd_slurm_script(const rd_config *cfg, const rd_slurm_job *job, const char *r
                     const char *config, char **out) {
   const rd_slurm_cfg *s = &cfg->slurm;
   RD_TRY(sbatch_safe("the run folder", run_dir));
+  RD_TRY(sbatch_safe("slurm.partition", s->partition));
+  RD_TRY(sbatch_safe("slurm.account", s->account));
+  RD_TRY(sbatch_safe("slurm.qos", s->qos));
   char label[64], logs[RD_PATH_MAX], script[RD_PATH_MAX], base[256];
   rd_slurm_label(job, label, sizeof label);
   RD_TRY(rd_fs_join(logs, sizeof logs, run_dir, "slurm/logs"));
