@@ -165,6 +165,20 @@ static const rd_cfg_key rd_keys[] = {
     ENUM("slurm.launcher", slurm.launcher, "srun", rd_launchers, "how a job starts its ranks"),
     STRS("slurm.setup", slurm.setup, "[]", 0, RD_CFG_LIST, NULL, "shell lines run before each stage"),
     STRS("slurm.extra", slurm.extra, "[]", 0, RD_CFG_LIST, NULL, "extra #SBATCH lines"),
+    INT("slurm.max_requeues", slurm.max_requeues, "20", 0, 10000, "times a stopped job requeues itself to resume"),
+    STR("slurm.time_data", slurm.time_data, "\"\"", 0, "time limit of data synth (empty: slurm.time)"),
+    STR("slurm.time_base", slurm.time_base, "\"\"", 0, "time limit of base (empty: slurm.time)"),
+    STR("slurm.time_stage1", slurm.time_stage1, "\"\"", 0, "time limit of stage1 (empty: slurm.time)"),
+    STR("slurm.time_draft", slurm.time_draft, "\"\"", 0, "time limit of each draft round (empty: slurm.time)"),
+    STR("slurm.time_expert", slurm.time_expert, "\"\"", 0, "time limit of each expert round (empty: slurm.time)"),
+    STR("slurm.time_stage2", slurm.time_stage2, "\"\"", 0, "time limit of each stage2 round (empty: slurm.time)"),
+    STR("slurm.time_eval", slurm.time_eval, "\"\"", 0, "time limit of eval (empty: slurm.time)"),
+    INT("slurm.ranks_base", slurm.ranks_base, "0", 0, 1 << 20, "MPI ranks of base (0: nodes x tasks_per_node)"),
+    INT("slurm.ranks_stage1", slurm.ranks_stage1, "0", 0, 1 << 20, "MPI ranks of stage1 (0: nodes x tasks_per_node)"),
+    INT("slurm.ranks_draft", slurm.ranks_draft, "0", 0, 1 << 20, "MPI ranks of draft (0: nodes x tasks_per_node)"),
+    INT("slurm.ranks_expert", slurm.ranks_expert, "0", 0, 1 << 20, "MPI ranks of expert (0: nodes x tasks_per_node)"),
+    INT("slurm.ranks_stage2", slurm.ranks_stage2, "0", 0, 1 << 20, "MPI ranks of stage2 (0: nodes x tasks_per_node)"),
+    INT("slurm.ranks_eval", slurm.ranks_eval, "0", 0, 1 << 20, "MPI ranks of eval (0: nodes x tasks_per_node)"),
 };
 /* clang-format on */
 #define RD_N_KEYS (int)(sizeof rd_keys / sizeof rd_keys[0])
@@ -882,6 +896,55 @@ static int has_duplicate_ints(const rd_cfg_ints *l, int *dup) {
   return 0;
 }
 
+/* Every job's time limit (slurm.time or a stage's own) must be a Slurm time
+ * longer than the stop warning; a stage's own rank count fills one node
+ * partly or whole nodes, so the job's shape stays nodes x ranks-per-node. */
+static int check_slurm(const rd_slurm_cfg *s, rd_blame *b) {
+  static const struct {
+    const char *name, *blame; /* blame: the keys a too-short limit points at */
+    size_t off;
+  } times[] = {
+      {"slurm.time", "slurm.signal_lead_s slurm.time", offsetof(rd_slurm_cfg, time)},
+      {"slurm.time_data", "slurm.signal_lead_s slurm.time_data", offsetof(rd_slurm_cfg, time_data)},
+      {"slurm.time_base", "slurm.signal_lead_s slurm.time_base", offsetof(rd_slurm_cfg, time_base)},
+      {"slurm.time_stage1", "slurm.signal_lead_s slurm.time_stage1", offsetof(rd_slurm_cfg, time_stage1)},
+      {"slurm.time_draft", "slurm.signal_lead_s slurm.time_draft", offsetof(rd_slurm_cfg, time_draft)},
+      {"slurm.time_expert", "slurm.signal_lead_s slurm.time_expert", offsetof(rd_slurm_cfg, time_expert)},
+      {"slurm.time_stage2", "slurm.signal_lead_s slurm.time_stage2", offsetof(rd_slurm_cfg, time_stage2)},
+      {"slurm.time_eval", "slurm.signal_lead_s slurm.time_eval", offsetof(rd_slurm_cfg, time_eval)},
+  };
+  for (size_t i = 0; i < sizeof times / sizeof times[0]; i++) {
+    const char *t = (const char *)s + times[i].off;
+    if (i > 0 && !t[0]) continue;
+    long limit = slurm_seconds(t);
+    if (limit < 0)
+      return bad(b, times[i].name,
+                 "%s '%s' is not a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)",
+                 times[i].name, t);
+    if (s->signal_lead_s >= limit)
+      return bad(b, times[i].blame, "slurm.signal_lead_s (%d) must be less than %s (%s = %ld s)",
+                 s->signal_lead_s, times[i].name, t, limit);
+  }
+  static const struct {
+    const char *name, *blame;
+    size_t off;
+  } ranks[] = {
+      {"slurm.ranks_base", "slurm.ranks_base slurm.tasks_per_node", offsetof(rd_slurm_cfg, ranks_base)},
+      {"slurm.ranks_stage1", "slurm.ranks_stage1 slurm.tasks_per_node", offsetof(rd_slurm_cfg, ranks_stage1)},
+      {"slurm.ranks_draft", "slurm.ranks_draft slurm.tasks_per_node", offsetof(rd_slurm_cfg, ranks_draft)},
+      {"slurm.ranks_expert", "slurm.ranks_expert slurm.tasks_per_node", offsetof(rd_slurm_cfg, ranks_expert)},
+      {"slurm.ranks_stage2", "slurm.ranks_stage2 slurm.tasks_per_node", offsetof(rd_slurm_cfg, ranks_stage2)},
+      {"slurm.ranks_eval", "slurm.ranks_eval slurm.tasks_per_node", offsetof(rd_slurm_cfg, ranks_eval)},
+  };
+  for (size_t i = 0; i < sizeof ranks / sizeof ranks[0]; i++) {
+    int r = *(const int *)((const char *)s + ranks[i].off);
+    if (r > s->tasks_per_node && r % s->tasks_per_node)
+      return bad(b, ranks[i].blame, "%s (%d) must be at most slurm.tasks_per_node (%d) or a multiple of it",
+                 ranks[i].name, r, s->tasks_per_node);
+  }
+  return RD_OK;
+}
+
 static int check_cross(const rd_config *c, rd_blame *b) {
   const rd_model_cfg *m = &c->model;
   if (m->image_size % m->patch)
@@ -964,16 +1027,7 @@ static int check_cross(const rd_config *c, rd_blame *b) {
     return bad(b, "runtime.precision runtime.device",
                "runtime.precision bf16 needs runtime.device cuda (the CPU path computes in fp32)");
 
-  long limit = slurm_seconds(c->slurm.time);
-  if (limit < 0)
-    return bad(b, "slurm.time",
-               "slurm.time '%s' is not a Slurm time limit (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)",
-               c->slurm.time);
-  if (c->slurm.signal_lead_s >= limit)
-    return bad(b, "slurm.signal_lead_s slurm.time",
-               "slurm.signal_lead_s (%d) must be less than slurm.time (%s = %ld s)", c->slurm.signal_lead_s,
-               c->slurm.time, limit);
-  return RD_OK;
+  return check_slurm(&c->slurm, b);
 }
 
 static int validate(const rd_config *cfg, rd_blame *b) {

@@ -143,6 +143,11 @@ typedef struct {
   char launcher[RD_CFG_STR];   /* srun | mpirun */
   rd_cfg_strs setup;           /* shell lines run before the stage (modules) */
   rd_cfg_strs extra;           /* extra #SBATCH lines */
+  int max_requeues;            /* times one job requeues itself after a stop */
+  /* Per-stage overrides: "" = time; 0 = nodes x tasks_per_node ranks. */
+  char time_data[RD_CFG_STR], time_base[RD_CFG_STR], time_stage1[RD_CFG_STR], time_draft[RD_CFG_STR],
+      time_expert[RD_CFG_STR], time_stage2[RD_CFG_STR], time_eval[RD_CFG_STR];
+  int ranks_base, ranks_stage1, ranks_draft, ranks_expert, ranks_stage2, ranks_eval;
 } rd_slurm_cfg;
 
 typedef struct {

@@ -30,6 +30,8 @@ static const rd_command rd_commands[] = {
     {"eval", NULL, rd_cmd_eval, "caption quality against decoding speed, every model and mode"},
     {"generate", NULL, rd_cmd_generate, "--ckpt FILE (--image PNG | --shard FILE --index I): one caption"},
     {"pipeline", NULL, rd_cmd_pipeline, "the whole chain locally, skipping finished stages"},
+    {"submit", NULL, rd_cmd_submit, "the chain as dependent Slurm jobs [--dry-run | --cancel]"},
+    {"status", NULL, rd_cmd_status, "what is done, queued, running or failed in RUN_DIR"},
 };
 #define RD_N_COMMANDS (int)(sizeof rd_commands / sizeof rd_commands[0])
 

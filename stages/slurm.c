@@ -1,0 +1,407 @@
+/* The Slurm chain: jobs, batch scripts and chain.json (stages/slurm.h).
+ *
+ * A batch script starts its stage in the background and waits for it, so
+ * that a trap in the batch shell can pass Slurm's warning (--signal=B:USR1)
+ * on to the stage. The stage then checkpoints and exits 3; the script
+ * requeues its own job, which keeps its job id, so the next job's afterok
+ * dependency still holds and the stage resumes from the checkpoint when the
+ * job runs again (docs/slurm.md has the details and the limits). */
+#include "stages/slurm.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "io/err.h"
+#include "io/fs.h"
+#include "stages/rundir.h"
+
+/* ------------------------------------------------------------------- text */
+
+typedef struct {
+  char *p;
+  size_t n, cap;
+  int oom;
+} text;
+
+__attribute__((format(printf, 2, 3))) static void put(text *t, const char *fmt, ...) {
+  if (t->oom) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (t->n + (size_t)k + 1 > t->cap) {
+    size_t cap = t->cap ? t->cap : 4096;
+    while (cap < t->n + (size_t)k + 1) cap *= 2;
+    char *p = realloc(t->p, cap);
+    if (!p) {
+      t->oom = 1;
+      return;
+    }
+    t->p = p, t->cap = cap;
+  }
+  va_start(ap, fmt);
+  vsnprintf(t->p + t->n, (size_t)k + 1, fmt, ap);
+  va_end(ap);
+  t->n += (size_t)k;
+}
+
+static int finish(text *t, char **out) {
+  if (t->oom || !t->p) {
+    free(t->p);
+    return rd_err(RD_ENOMEM, "out of memory writing a batch script");
+  }
+  *out = t->p;
+  return RD_OK;
+}
+
+/* A word the shell reads back unchanged: bare when it is plain, else in
+ * single quotes ('\'' for a quote inside). */
+static void put_word(text *t, const char *w) {
+  int plain = *w != '\0';
+  for (const char *c = w; *c; c++)
+    if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-", *c)) plain = 0;
+  if (plain) {
+    put(t, "%s", w);
+    return;
+  }
+  put(t, "'");
+  for (const char *c = w; *c; c++) {
+    if (*c == '\'') put(t, "'\\''");
+    else put(t, "%c", *c);
+  }
+  put(t, "'");
+}
+
+/* ------------------------------------------------------------------- plan */
+
+static void add(rd_slurm_job *jobs, int *n, const rd_config *cfg, const char *stage, int round, int ranks,
+                const char *time) {
+  const rd_slurm_cfg *s = &cfg->slurm;
+  rd_slurm_job *j = &jobs[*n];
+  memset(j, 0, sizeof *j);
+  j->stage = stage;
+  j->round = round;
+  if (round > 0) snprintf(j->name, sizeof j->name, "%02d-%s.r%d", *n + 1, stage, round);
+  else snprintf(j->name, sizeof j->name, "%02d-%s", *n + 1, stage);
+  if (ranks <= 0) {
+    j->nodes = s->nodes;
+    j->tasks_per_node = s->tasks_per_node;
+  } else if (ranks <= s->tasks_per_node) {
+    j->nodes = 1;
+    j->tasks_per_node = ranks;
+  } else { /* a multiple of tasks_per_node (rd_config_validate) */
+    j->nodes = ranks / s->tasks_per_node;
+    j->tasks_per_node = s->tasks_per_node;
+  }
+  j->gpus_per_node = s->gpus_per_node;
+  j->time = time[0] ? time : s->time;
+  (*n)++;
+}
+
+int rd_slurm_plan(const rd_config *cfg, rd_slurm_job *jobs, int *n) {
+  const rd_slurm_cfg *s = &cfg->slurm;
+  if (3 * cfg->stage2.rounds + 4 > RD_SLURM_MAX_JOBS)
+    return rd_err(RD_EINVAL, "stage2.rounds (%d) makes more than %d jobs", cfg->stage2.rounds, RD_SLURM_MAX_JOBS);
+  *n = 0;
+  /* data synth is one serial process: one task, no GPU. */
+  add(jobs, n, cfg, "data", 0, 1, s->time_data);
+  jobs[0].nodes = jobs[0].tasks_per_node = 1;
+  jobs[0].gpus_per_node = 0;
+  add(jobs, n, cfg, "base", 0, s->ranks_base, s->time_base);
+  add(jobs, n, cfg, "stage1", 0, s->ranks_stage1, s->time_stage1);
+  for (int r = 1; r <= cfg->stage2.rounds; r++) {
+    add(jobs, n, cfg, "draft", r, s->ranks_draft, s->time_draft);
+    add(jobs, n, cfg, "expert", r, s->ranks_expert, s->time_expert);
+    add(jobs, n, cfg, "stage2", r, s->ranks_stage2, s->time_stage2);
+  }
+  add(jobs, n, cfg, "eval", 0, s->ranks_eval, s->time_eval);
+  return RD_OK;
+}
+
+void rd_slurm_label(const rd_slurm_job *job, char *out, size_t n) {
+  if (job->round > 0) snprintf(out, n, "%s r%d", job->stage, job->round);
+  else snprintf(out, n, "%s", job->stage);
+}
+
+/* ------------------------------------------------------------------ paths */
+
+int rd_slurm_abspath(const char *path, char *out, size_t n) {
+  if (path[0] == '/') {
+    if (strlen(path) >= n) return rd_err(RD_EINVAL, "path too long: %s", path);
+    strcpy(out, path);
+  } else {
+    char cwd[RD_PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) return rd_err(RD_EIO, "getcwd failed");
+    const char *p = path;
+    while (p[0] == '.' && p[1] == '/') p += 2;
+    if (strcmp(p, ".") == 0) p = "";
+    if (*p) RD_TRY(rd_fs_join(out, n, cwd, p));
+    else if (strlen(cwd) < n) strcpy(out, cwd);
+    else return rd_err(RD_EINVAL, "path too long: %s", cwd);
+  }
+  size_t len = strlen(out);
+  while (len > 1 && out[len - 1] == '/') out[--len] = '\0';
+  return RD_OK;
+}
+
+int rd_slurm_script_path(char *out, size_t n, const char *run_dir, const rd_slurm_job *job) {
+  char rel[128];
+  snprintf(rel, sizeof rel, "slurm/%s.sbatch", job->name);
+  return rd_fs_join(out, n, run_dir, rel);
+}
+
+int rd_slurm_log_path(char *out, size_t n, const char *run_dir, const char *name, const char *job_id,
+                      const char *ext) {
+  char rel[160];
+  snprintf(rel, sizeof rel, "slurm/logs/%s.%s.%s", name, job_id, ext);
+  return rd_fs_join(out, n, run_dir, rel);
+}
+
+/* ----------------------------------------------------------------- script */
+
+/* #SBATCH lines are read by sbatch, not by a shell: a path there cannot be
+ * quoted, and '%' is a pattern (%j). */
+static int sbatch_safe(const char *what, const char *s) {
+  for (const char *c = s; *c; c++)
+    if (*c == ' ' || *c == '\t' || *c == '\n' || *c == '%' || *c == '"' || *c == '\'' || *c == '\\')
+      return rd_err(RD_EINVAL, "%s '%s' contains '%c', which an #SBATCH line cannot carry; choose another", what, s,
+                    *c == '\n' ? ' ' : *c);
+  return RD_OK;
+}
+
+int rd_slurm_script(const rd_config *cfg, const rd_slurm_job *job, const char *run_dir, const char *rediff,
+                    const char *config, char **out) {
+  const rd_slurm_cfg *s = &cfg->slurm;
+  RD_TRY(sbatch_safe("the run folder", run_dir));
+  RD_TRY(sbatch_safe("slurm.partition", s->partition));
+  RD_TRY(sbatch_safe("slurm.account", s->account));
+  RD_TRY(sbatch_safe("slurm.qos", s->qos));
+  char label[64], logs[RD_PATH_MAX], script[RD_PATH_MAX], base[256];
+  rd_slurm_label(job, label, sizeof label);
+  RD_TRY(rd_fs_join(logs, sizeof logs, run_dir, "slurm/logs"));
+  RD_TRY(rd_slurm_script_path(script, sizeof script, run_dir, job));
+  const char *slash = strrchr(run_dir, '/');
+  snprintf(base, sizeof base, "%s", slash && slash[1] ? slash + 1 : run_dir);
+  for (char *c = base; *c; c++)
+    if (*c == ',' || *c == '=' || *c == ':') *c = '_';
+  int ranks = job->nodes * job->tasks_per_node;
+
+  text t = {0};
+  put(&t, "#!/bin/bash\n");
+  put(&t, "# rediff stage '%s' of the run in %s, written by `rediff submit`.\n", label, run_dir);
+  put(&t, "# Run it again by hand: sbatch %s (docs/slurm.md)\n", script);
+  put(&t, "#SBATCH --job-name=%s.%s", base, job->stage);
+  if (job->round > 0) put(&t, ".r%d", job->round);
+  put(&t, "\n");
+  if (s->partition[0]) put(&t, "#SBATCH --partition=%s\n", s->partition);
+  if (s->account[0]) put(&t, "#SBATCH --account=%s\n", s->account);
+  if (s->qos[0]) put(&t, "#SBATCH --qos=%s\n", s->qos);
+  put(&t, "#SBATCH --nodes=%d\n", job->nodes);
+  put(&t, "#SBATCH --ntasks-per-node=%d\n", job->tasks_per_node);
+  if (job->gpus_per_node > 0) put(&t, "#SBATCH --gpus-per-node=%d\n", job->gpus_per_node);
+  put(&t, "#SBATCH --cpus-per-task=%d\n", s->cpus_per_task);
+  put(&t, "#SBATCH --time=%s\n", job->time);
+  put(&t, "#SBATCH --output=%s/%s.%%j.out\n", logs, job->name);
+  put(&t, "#SBATCH --error=%s/%s.%%j.err\n", logs, job->name);
+  /* B: the warning goes to this shell only, which passes it on. */
+  put(&t, "#SBATCH --signal=B:USR1@%d\n", s->signal_lead_s);
+  put(&t, "#SBATCH --requeue\n");
+  put(&t, "#SBATCH --open-mode=append\n");
+  for (int i = 0; i < s->extra.n; i++) {
+    const char *e = s->extra.v[i];
+    if (strchr(e, '\n')) return free(t.p), rd_err(RD_EINVAL, "slurm.extra[%d] spans several lines", i);
+    put(&t, "%s%s\n", strncmp(e, "#SBATCH", 7) == 0 ? "" : "#SBATCH ", e);
+  }
+
+  if (s->setup.n) {
+    put(&t, "\n# slurm.setup: a failing line fails the job before the stage starts.\nset -e\n");
+    for (int i = 0; i < s->setup.n; i++) put(&t, "%s\n", s->setup.v[i]);
+    put(&t, "set +e\n");
+  }
+
+  put(&t, "\nsay() { echo \"rediff-job ${SLURM_JOB_ID}: $(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ) $*\"; }\n");
+  put(&t,
+      "# Slurm's warning (USR1, --signal above) or a TERM (scancel, the time limit)\n"
+      "# comes to this shell; the stage gets USR1 from it, which srun and mpirun\n"
+      "# pass on to every rank: each finishes its step, checkpoints, exits 3.\n"
+      "stage_pid= got= interrupted=\n"
+      "on_signal() {\n"
+      "  got=$1 interrupted=1\n"
+      "  say \"got SIG$1; asking the stage to checkpoint and stop\"\n"
+      "  [ -n \"$stage_pid\" ] && kill -USR1 \"$stage_pid\" 2>/dev/null\n"
+      "}\n"
+      "trap 'on_signal USR1' USR1\n"
+      "trap 'on_signal TERM' TERM\n\n");
+  put(&t, "say \"start on $(hostname), restart ${SLURM_RESTART_COUNT:-0}\"\n");
+  if (strcmp(s->launcher, "mpirun") == 0) put(&t, "mpirun -np %d ", ranks);
+  else put(&t, "srun --mpi=pmix --cpus-per-task=%d ", s->cpus_per_task);
+  put_word(&t, rediff);
+  if (strcmp(job->stage, "data") == 0) put(&t, " data synth");
+  else put(&t, " %s", job->stage);
+  put(&t, " -c ");
+  put_word(&t, config);
+  put(&t, " --run-dir ");
+  put_word(&t, run_dir);
+  if (job->round > 0) put(&t, " --round %d", job->round);
+  put(&t, " &\nstage_pid=$!\n");
+  put(&t,
+      "# A trapped signal ends `wait` early (status > 128): wait again.\n"
+      "while :; do\n"
+      "  interrupted=\n"
+      "  wait \"$stage_pid\"\n"
+      "  rc=$?\n"
+      "  if [ -z \"$interrupted\" ] || [ \"$rc\" -le 128 ]; then break; fi\n"
+      "done\n"
+      "trap - USR1 TERM\n"
+      "say \"stage exited with $rc\"\n");
+  /* A launcher can report success for ranks that never started; the done
+   * marker is the stage's own word that it finished. */
+  char done[RD_PATH_MAX];
+  if (rd_done_path(done, sizeof done, run_dir, job->stage, job->round) < 0) return free(t.p), RD_EINVAL;
+  put(&t, "if [ \"$rc\" -eq 0 ] && [ ! -e ");
+  put_word(&t, done);
+  put(&t, " ]; then\n  say \"the stage exited 0 but left no done marker: failing the job\"\n  rc=1\nfi\n\n");
+  put(&t,
+      "# 3: stopped after a checkpoint. Requeued, the job keeps its id, so the\n"
+      "# next job's afterok still waits for it; it runs again from the top and\n"
+      "# the stage resumes. Not after a TERM: a cancelled job stays cancelled.\n"
+      "if [ \"$rc\" -eq 3 ] && [ \"$got\" != TERM ]; then\n"
+      "  if [ \"${SLURM_RESTART_COUNT:-0}\" -ge %d ]; then\n"
+      "    say \"requeued ${SLURM_RESTART_COUNT} times already (slurm.max_requeues); giving up\"\n"
+      "  else\n"
+      "    # Said first: the requeue ends this shell at once.\n"
+      "    say \"requeueing the job to resume from the checkpoint\"\n"
+      "    scontrol requeue \"$SLURM_JOB_ID\" ||\n"
+      "      say \"scontrol requeue failed; rediff submit again resumes the stage\"\n"
+      "  fi\n"
+      "fi\n"
+      "exit \"$rc\"\n",
+      s->max_requeues);
+  return finish(&t, out);
+}
+
+/* ------------------------------------------------------------- chain.json */
+
+static void put_json_str(text *t, const char *s) {
+  put(t, "\"");
+  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+    if (*c == '"' || *c == '\\') put(t, "\\%c", *c);
+    else if (*c < 0x20) put(t, "\\u%04x", *c);
+    else put(t, "%c", *c);
+  }
+  put(t, "\"");
+}
+
+static int chain_path(char *out, size_t n, const char *run_dir) {
+  return rd_fs_join(out, n, run_dir, "slurm/chain.json");
+}
+
+int rd_slurm_chain_write(const char *run_dir, const rd_slurm_chain *c) {
+  text t = {0};
+  put(&t, "{\n  \"run_dir\": ");
+  put_json_str(&t, run_dir);
+  put(&t, ",\n  \"submitted\": ");
+  put_json_str(&t, c->submitted);
+  put(&t, ",\n  \"jobs\": [\n");
+  for (int i = 0; i < c->n; i++) {
+    const rd_slurm_entry *e = &c->jobs[i];
+    char script[RD_PATH_MAX], out[RD_PATH_MAX], err[RD_PATH_MAX], rel[96];
+    snprintf(rel, sizeof rel, "slurm/%s.sbatch", e->name);
+    int s = rd_fs_join(script, sizeof script, run_dir, rel);
+    if (s == RD_OK && e->job_id[0]) s = rd_slurm_log_path(out, sizeof out, run_dir, e->name, e->job_id, "out");
+    if (s == RD_OK && e->job_id[0]) s = rd_slurm_log_path(err, sizeof err, run_dir, e->name, e->job_id, "err");
+    if (s < 0) return free(t.p), s;
+    put(&t, "    {\"stage\": \"%s\", \"round\": %d, \"name\": \"%s\", \"job_id\": \"%s\"", e->stage, e->round,
+        e->name, e->job_id);
+    if (e->job_id[0]) {
+      put(&t, ", \"script\": ");
+      put_json_str(&t, script);
+      put(&t, ", \"out\": ");
+      put_json_str(&t, out);
+      put(&t, ", \"err\": ");
+      put_json_str(&t, err);
+    } else {
+      put(&t, ", \"skipped\": \"done\"");
+    }
+    put(&t, "}%s\n", i + 1 < c->n ? "," : "");
+  }
+  put(&t, "  ]\n}\n");
+  char *body = NULL;
+  RD_TRY(finish(&t, &body));
+  char path[RD_PATH_MAX];
+  int s = chain_path(path, sizeof path, run_dir);
+  if (s == RD_OK) s = rd_fs_mkparent(path);
+  if (s == RD_OK) s = rd_fs_write_atomic(path, body, strlen(body));
+  free(body);
+  return s;
+}
+
+/* The string value of "key" in one line of our own chain.json; 0 when the
+ * key is absent, -1 when its value is not a string that fits. */
+static int json_field(const char *line, const char *key, char *out, size_t n) {
+  char pat[40];
+  snprintf(pat, sizeof pat, "\"%s\": ", key);
+  const char *p = strstr(line, pat);
+  if (!p) return 0;
+  p += strlen(pat);
+  if (*p != '"') { /* a number */
+    size_t k = strspn(p, "-0123456789");
+    if (!k || k >= n) return -1;
+    memcpy(out, p, k);
+    out[k] = '\0';
+    return 1;
+  }
+  size_t k = 0;
+  for (p++; *p && *p != '"'; p++) {
+    if (*p == '\\') {
+      p++;
+      if (*p != '"' && *p != '\\') return -1; /* only our names and ids are read back */
+    }
+    if (k + 1 >= n) return -1;
+    out[k++] = *p;
+  }
+  if (*p != '"') return -1;
+  out[k] = '\0';
+  return 1;
+}
+
+int rd_slurm_chain_read(const char *run_dir, rd_slurm_chain *c, int *found) {
+  memset(c, 0, sizeof *c);
+  *found = 0;
+  char path[RD_PATH_MAX];
+  RD_TRY(chain_path(path, sizeof path, run_dir));
+  if (!rd_fs_exists(path)) return RD_OK;
+  char *body;
+  size_t len;
+  RD_TRY(rd_fs_read_all(path, &body, &len));
+  int s = RD_OK, lineno = 0;
+  for (char *save = NULL, *line = strtok_r(body, "\n", &save); line && s == RD_OK;
+       line = strtok_r(NULL, "\n", &save)) {
+    lineno++;
+    char round[16];
+    if (json_field(line, "submitted", c->submitted, sizeof c->submitted) < 0)
+      s = rd_err(RD_EINVAL, "%s:%d: bad \"submitted\" value", path, lineno);
+    if (s < 0 || !strstr(line, "\"stage\": ")) continue;
+    if (c->n >= RD_SLURM_MAX_JOBS) {
+      s = rd_err(RD_EINVAL, "%s: more than %d jobs", path, RD_SLURM_MAX_JOBS);
+      break;
+    }
+    rd_slurm_entry *e = &c->jobs[c->n];
+    if (json_field(line, "stage", e->stage, sizeof e->stage) != 1 ||
+        json_field(line, "round", round, sizeof round) != 1 || json_field(line, "name", e->name, sizeof e->name) != 1 ||
+        json_field(line, "job_id", e->job_id, sizeof e->job_id) != 1) {
+      s = rd_err(RD_EINVAL, "%s:%d: a job line needs stage, round, name and job_id (was the file edited?)", path,
+                 lineno);
+      break;
+    }
+    e->round = atoi(round);
+    c->n++;
+  }
+  free(body);
+  if (s == RD_OK) *found = 1;
+  return s;
+}
