@@ -20,45 +20,11 @@
 #include "io/metrics.h"
 #include "stages/commands.h"
 #include "stages/rundir.h"
+#include "stages/slurm.h"
 
 extern char **environ;
 
 #define RD_PIPE_ARGS 256
-
-typedef struct {
-  const char *cmd;  /* "data", "base", ... */
-  const char *sub;  /* "synth" for data, else NULL */
-  const char *name; /* done-marker name */
-  int round;
-} rd_pipe_stage;
-
-static int wants_model(const rd_config *cfg, const char *name) {
-  for (int i = 0; i < cfg->eval.models.n; i++)
-    if (strcmp(cfg->eval.models.v[i], name) == 0) return 1;
-  return 0;
-}
-
-/* The chain of DESIGN section 3 for this config. */
-static int plan(const rd_config *cfg, rd_pipe_stage *st, int cap) {
-  int n = 0;
-#define ADD(c, s, nm, r)                                                                                        \
-  do {                                                                                                          \
-    if (n >= cap) return rd_err(RD_EINVAL, "stage2.rounds %d makes too long a chain", cfg->stage2.rounds);      \
-    st[n++] = (rd_pipe_stage){c, s, nm, r};                                                                     \
-  } while (0)
-  ADD("data", "synth", "data", 0);
-  ADD("base", NULL, "base", 0);
-  if (wants_model(cfg, "mask")) ADD("mask", NULL, "mask", 0);
-  ADD("stage1", NULL, "stage1", 0);
-  for (int r = 1; r <= cfg->stage2.rounds; r++) {
-    ADD("draft", NULL, "draft", r);
-    ADD("expert", NULL, "expert", r);
-    ADD("stage2", NULL, "stage2", r);
-  }
-  ADD("eval", NULL, "eval", 0);
-#undef ADD
-  return n;
-}
 
 /* Runs one stage as a child process, its stderr appended to log; returns its
  * exit status (or 128 + signal). */
@@ -98,9 +64,10 @@ int rd_cmd_pipeline(const rd_cli *cli) {
   if (cli->n_args) return rd_err(RD_EUSAGE, "'pipeline' takes no arguments");
   rd_config cfg;
   RD_TRY(rd_cli_config(cli, &cfg));
-  rd_pipe_stage st[64];
-  int n = plan(&cfg, st, 64);
-  RD_TRY(n);
+  /* The same chain `rediff submit` sends to Slurm. */
+  rd_slurm_job st[RD_SLURM_MAX_JOBS];
+  int n = 0;
+  RD_TRY(rd_slurm_plan(&cfg, st, &n));
   char exe[RD_PATH_MAX];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (len <= 0) return rd_err(RD_EIO, "cannot find the rediff binary: %s", strerror(errno));
@@ -117,14 +84,15 @@ int rd_cmd_pipeline(const rd_cli *cli) {
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
   }
   double t_all = rd_time_now();
-  double secs[64] = {0};
-  int ran[64] = {0}, s = RD_OK;
-  char labels[64][64];
+  double secs[RD_SLURM_MAX_JOBS] = {0};
+  int ran[RD_SLURM_MAX_JOBS] = {0}, s = RD_OK;
+  char labels[RD_SLURM_MAX_JOBS][64];
   for (int i = 0; i < n && s == RD_OK; i++) {
-    if (rd_done_exists(cfg.run_dir, st[i].name, st[i].round)) continue;
+    if (rd_done_exists(cfg.run_dir, st[i].stage, st[i].round)) continue;
     char *argv[RD_PIPE_ARGS];
     char np[16], round[16], logrel[96], log[RD_PATH_MAX];
     char *label = labels[i];
+    rd_slurm_label(&st[i], label, sizeof labels[i]);
     int a = 0;
     if (cfg.parallel.ranks > 1) {
       snprintf(np, sizeof np, "%d", cfg.parallel.ranks);
@@ -134,8 +102,8 @@ int rd_cmd_pipeline(const rd_cli *cli) {
       argv[a++] = np;
     }
     argv[a++] = exe;
-    argv[a++] = (char *)st[i].cmd;
-    if (st[i].sub) argv[a++] = (char *)st[i].sub;
+    argv[a++] = (char *)st[i].stage;
+    if (strcmp(st[i].stage, "data") == 0) argv[a++] = "synth";
     if (cli->config) argv[a++] = "-c", argv[a++] = (char *)cli->config;
     argv[a++] = "--run-dir";
     argv[a++] = cfg.run_dir;
@@ -144,11 +112,9 @@ int rd_cmd_pipeline(const rd_cli *cli) {
       snprintf(round, sizeof round, "%d", st[i].round);
       argv[a++] = "--round";
       argv[a++] = round;
-      snprintf(label, sizeof labels[i], "%s r%d", st[i].name, st[i].round);
-      snprintf(logrel, sizeof logrel, "logs/%s_r%d.log", st[i].name, st[i].round);
+      snprintf(logrel, sizeof logrel, "logs/%s_r%d.log", st[i].stage, st[i].round);
     } else {
-      snprintf(label, sizeof labels[i], "%s", st[i].name);
-      snprintf(logrel, sizeof logrel, "logs/%s.log", st[i].name);
+      snprintf(logrel, sizeof logrel, "logs/%s.log", st[i].stage);
     }
     argv[a] = NULL;
     s = rd_run_path(log, sizeof log, cfg.run_dir, logrel);

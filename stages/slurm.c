@@ -104,7 +104,7 @@ static void add(rd_slurm_job *jobs, int *n, const rd_config *cfg, const char *st
 
 int rd_slurm_plan(const rd_config *cfg, rd_slurm_job *jobs, int *n) {
   const rd_slurm_cfg *s = &cfg->slurm;
-  if (3 * cfg->stage2.rounds + 4 > RD_SLURM_MAX_JOBS)
+  if (3 * cfg->stage2.rounds + 5 > RD_SLURM_MAX_JOBS)
     return rd_err(RD_EINVAL, "stage2.rounds (%d) makes more than %d jobs", cfg->stage2.rounds, RD_SLURM_MAX_JOBS);
   *n = 0;
   /* data synth is one serial process: one task, no GPU. */
@@ -112,6 +112,9 @@ int rd_slurm_plan(const rd_config *cfg, rd_slurm_job *jobs, int *n) {
   jobs[0].nodes = jobs[0].tasks_per_node = 1;
   jobs[0].gpus_per_node = 0;
   add(jobs, n, cfg, "base", 0, s->ranks_base, s->time_base);
+  /* The mask-trained baseline trains like stage1 (same steps, same start). */
+  for (int i = 0; i < cfg->eval.models.n; i++)
+    if (strcmp(cfg->eval.models.v[i], "mask") == 0) add(jobs, n, cfg, "mask", 0, s->ranks_stage1, s->time_stage1);
   add(jobs, n, cfg, "stage1", 0, s->ranks_stage1, s->time_stage1);
   for (int r = 1; r <= cfg->stage2.rounds; r++) {
     add(jobs, n, cfg, "draft", r, s->ranks_draft, s->time_draft);

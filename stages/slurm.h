@@ -11,7 +11,7 @@
 #define RD_SLURM_MAX_JOBS 304
 
 typedef struct {
-  const char *stage; /* data | base | stage1 | draft | expert | stage2 | eval */
+  const char *stage; /* data | base | mask | stage1 | draft | expert | stage2 | eval */
   int round;         /* 1..stage2.rounds for draft, expert and stage2; else 0 */
   char name[48];     /* "01-data", "05-expert.r1": the stem of its script and logs */
   int nodes;

@@ -40,7 +40,7 @@ final_state() {
 # The stages after base are not part of this test: marked done, they are skipped.
 mark_later_done() {
   mkdir -p "$1/done"
-  for m in stage1 draft.r1 expert.r1 stage2.r1 eval; do echo "skipped by the test" >"$1/done/$m"; done
+  for m in mask stage1 draft.r1 expert.r1 stage2.r1 eval; do echo "skipped by the test" >"$1/done/$m"; done
 }
 
 # 1. The chain: data synth, then base under srun --mpi=pmix on 2 ranks.

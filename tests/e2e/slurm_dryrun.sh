@@ -27,18 +27,18 @@ if [ "${RD_UPDATE_EXPECTED:-0}" = 1 ]; then
 fi
 diff -u "$expected" "$tmp/dry.txt" || fail "dry-run output differs from tests/e2e/expected/cluster-gpu.dryrun.txt"
 [ ! -e "$run" ] || fail "--dry-run wrote into the run folder"
-[ "$(grep -c '^#!/bin/bash' "$tmp/dry.txt")" = 10 ] || fail "want 10 jobs (data, base, stage1, 2 rounds x 3, eval)"
+[ "$(grep -c '^#!/bin/bash' "$tmp/dry.txt")" = 11 ] || fail "want 11 jobs (data, base, mask, stage1, 2 rounds x 3, eval)"
 grep -q '^j1=$(sbatch --parsable RUN_DIR/slurm/01-data.sbatch)$' "$tmp/dry.txt" || fail "first sbatch"
-grep -q '^j10=$(sbatch --parsable --dependency=afterok:$j9 --kill-on-invalid-dep=yes RUN_DIR/slurm/10-eval.sbatch)$' \
+grep -q '^j11=$(sbatch --parsable --dependency=afterok:$j10 --kill-on-invalid-dep=yes RUN_DIR/slurm/11-eval.sbatch)$' \
   "$tmp/dry.txt" || fail "last sbatch"
 
 # 2. Done stages are skipped; the first job left waits for nothing.
 mkdir -p "$run/done"
-touch "$run/done/data" "$run/done/base"
+touch "$run/done/data" "$run/done/base" "$run/done/mask"
 "$REDIFF" submit -c "$cfg" --run-dir "$run" --dry-run | normalise >"$tmp/dry2.txt"
 grep -q '^# data: done already, not submitted$' "$tmp/dry2.txt" || fail "data not skipped"
 grep -q '^# base: done already, not submitted$' "$tmp/dry2.txt" || fail "base not skipped"
-grep -q '^j3=$(sbatch --parsable RUN_DIR/slurm/03-stage1.sbatch)$' "$tmp/dry2.txt" || fail "stage1 should start the chain"
+grep -q '^j4=$(sbatch --parsable RUN_DIR/slurm/04-stage1.sbatch)$' "$tmp/dry2.txt" || fail "stage1 should start the chain"
 [ "$(grep -c '^#!/bin/bash' "$tmp/dry2.txt")" = 8 ] || fail "want 8 jobs left"
 [ ! -e "$run/slurm" ] || fail "--dry-run wrote slurm/"
 

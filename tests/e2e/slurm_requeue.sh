@@ -48,7 +48,7 @@ eval_losses() { grep '"kind":"eval"' "$1" | sed 's/.*"loss":\([^,}]*\).*/\1/'; }
 seed() { mkdir -p "$1/done" && cp -r "$tmp/data0/data" "$1/" && cp "$tmp/data0/done/data" "$1/done/"; }
 run="$tmp/run"
 seed "$run"
-for m in stage1 draft.r1 expert.r1 stage2.r1 eval; do echo "skipped by the test" >"$run/done/$m"; done
+for m in mask stage1 draft.r1 expert.r1 stage2.r1 eval; do echo "skipped by the test" >"$run/done/$m"; done
 "$REDIFF" submit -c "$cfg" --run-dir "$run" "${sets[@]}" >/dev/null
 id=$(sed -n 's/.*"name": "02-base", "job_id": "\([0-9]*\)".*/\1/p' "$run/slurm/chain.json")
 err="$run/slurm/logs/02-base.$id.err" out="$run/slurm/logs/02-base.$id.out"
@@ -100,7 +100,7 @@ echo "  the afterok dependant $child started $child_start, after job $id ended $
 # scancel: TERM to the job; it checkpoints if it can but is not requeued.
 run2="$tmp/run2"
 seed "$run2"
-for m in stage1 draft.r1 expert.r1 stage2.r1 eval; do echo "skipped by the test" >"$run2/done/$m"; done
+for m in mask stage1 draft.r1 expert.r1 stage2.r1 eval; do echo "skipped by the test" >"$run2/done/$m"; done
 "$REDIFF" submit -c "$cfg" --run-dir "$run2" "${sets[@]}" >/dev/null
 id2=$(sed -n 's/.*"name": "02-base", "job_id": "\([0-9]*\)".*/\1/p' "$run2/slurm/chain.json")
 for ((t = 0; t < 1200; t++)); do
