@@ -4,12 +4,38 @@
 
 #include "model/ops.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 void rd_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                      float beta2, float eps, float weight_decay, int step, float grad_scale) {
   float c1 = 1.0f - powf(beta1, (float)step), c2 = 1.0f - powf(beta2, (float)step);
   float decay = 1.0f - lr * weight_decay;
+  size_t i0 = 0;
+#ifdef __SSE2__
+  /* The compiler keeps the loop below scalar (sqrtf may set errno), which
+   * made AdamW ~5% of a training step. Four lanes at a time with the same
+   * IEEE operations in the same order: the same bits as the scalar loop. */
+  const __m128 vs = _mm_set1_ps(grad_scale), b1 = _mm_set1_ps(beta1), b2 = _mm_set1_ps(beta2),
+               ob1 = _mm_set1_ps(1.0f - beta1), ob2 = _mm_set1_ps(1.0f - beta2),
+               vc1 = _mm_set1_ps(c1), vc2 = _mm_set1_ps(c2), vdecay = _mm_set1_ps(decay),
+               vlr = _mm_set1_ps(lr), veps = _mm_set1_ps(eps);
+  i0 = n / 4 * 4;
 #pragma omp parallel for schedule(static) if (n > 16384)
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < i0; i += 4) {
+    __m128 gi = _mm_mul_ps(_mm_loadu_ps(g + i), vs);
+    __m128 mi = _mm_add_ps(_mm_mul_ps(b1, _mm_loadu_ps(m + i)), _mm_mul_ps(ob1, gi));
+    __m128 vi = _mm_add_ps(_mm_mul_ps(b2, _mm_loadu_ps(v + i)), _mm_mul_ps(_mm_mul_ps(ob2, gi), gi));
+    _mm_storeu_ps(m + i, mi);
+    _mm_storeu_ps(v + i, vi);
+    __m128 den = _mm_add_ps(_mm_sqrt_ps(_mm_div_ps(vi, vc2)), veps);
+    __m128 upd = _mm_div_ps(_mm_mul_ps(vlr, _mm_div_ps(mi, vc1)), den);
+    _mm_storeu_ps(p + i, _mm_sub_ps(_mm_mul_ps(_mm_loadu_ps(p + i), vdecay), upd));
+  }
+#endif
+#pragma omp parallel for schedule(static) if (n - i0 > 16384)
+  for (size_t i = i0; i < n; i++) {
     float gi = g[i] * grad_scale;
     m[i] = beta1 * m[i] + (1.0f - beta1) * gi;
     v[i] = beta2 * v[i] + (1.0f - beta2) * gi * gi;
