@@ -116,7 +116,7 @@ static const rd_cfg_key rd_keys[] = {
 
     INT("base.steps", base.steps, "1500", 0, BIG, "optimizer steps of mask-prediction training"),
 
-    INT("stage1.steps", stage1.steps, "600", 0, BIG, "optimizer steps of revision training"),
+    INT("stage1.steps", stage1.steps, "400", 0, BIG, "optimizer steps of revision training"),
     FLT("stage1.replace_prob", stage1.replace_prob, "0.1", 0, 1, 0, "syntax-noise probability q"),
     BOOL("stage1.dynamic_rate", stage1.dynamic_rate, "false", "q = t when t < replace_prob"),
     BOOL("stage1.syntax", stage1.syntax, "true", "inject syntax noise"),
@@ -124,7 +124,7 @@ static const rd_cfg_key rd_keys[] = {
     FLT("stage1.halluc_frac", stage1.halluc_frac, "0.5", 0, 1, 0, "share of samples given their hallucinated caption"),
 
     INTS("draft.step_counts", draft.step_counts, "[64, 16, 8]", 1, RD_CFG_LIST, 1, 65536, "decoding steps of each draft"),
-    INT("draft.n_samples", draft.n_samples, "1024", 1, BIG, "training samples drafted per round"),
+    INT("draft.n_samples", draft.n_samples, "512", 1, BIG, "training samples drafted per round"),
     ENUM("draft.mode", draft.mode, "refine", rd_modes, "decoding mode of the drafts"),
 
     ENUM("expert.kind", expert.kind, "scene", rd_expert_kinds, "who revises the drafts"),
@@ -133,13 +133,13 @@ static const rd_cfg_key rd_keys[] = {
     INT("expert.retries", expert.retries, "2", 0, 100, "attempts after a failed reply"),
     ENUM("expert.length_policy", expert.length_policy, "remask", rd_length_policies, "edits that change the length"),
 
-    INT("stage2.steps", stage2.steps, "400", 0, BIG, "optimizer steps per round"),
+    INT("stage2.steps", stage2.steps, "300", 0, BIG, "optimizer steps per round"),
     INT("stage2.rounds", stage2.rounds, "1", 1, 100, "draft -> expert -> stage2 rounds"),
     FLT("stage2.stage1_mix", stage2.stage1_mix, "0.25", 0, 1, 0, "share of each batch that is stage1 data"),
 
     INTS("eval.tokens_per_step", eval.tokens_per_step, "[1, 2, 4, 8]", 1, RD_CFG_LIST, 1, 65536, "decoding speeds measured"),
     STRS("eval.modes", eval.modes, "[refine, remask]", 1, 2, rd_modes, "decoding modes measured"),
-    INT("eval.n_samples", eval.n_samples, "150", 1, BIG, "held-out samples decoded per setting"),
+    INT("eval.n_samples", eval.n_samples, "100", 1, BIG, "held-out samples decoded per setting"),
     INT("eval.batch", eval.batch, "50", 1, 65536, "captions decoded together"),
     STRS("eval.models", eval.models, "[base, mask, stage1, stage2]", 1, RD_CFG_LIST, NULL, "models compared (stage2: its last round; stage2_rR: round R); a missing one is skipped"),
     INT("eval.block", eval.block, "16", 0, 65536, "semi-autoregressive block length of eval and draft decoding (0: one block)"),
@@ -147,7 +147,7 @@ static const rd_cfg_key rd_keys[] = {
     FLT("eval.refine_tau", eval.refine_tau, "0", 0, 1, 0, "refine: revise a token only where its confidence >= tau"),
     FLT("eval.refine_frac", eval.refine_frac, "1", 0, 1, R_LO_OPEN, "refine: revise only this most confident fraction"),
 
-    INT("parallel.ranks", parallel.ranks, "1", 1, 1 << 20, "MPI ranks per stage (rediff pipeline)"),
+    INT("parallel.ranks", parallel.ranks, "2", 1, 1 << 20, "MPI ranks per stage (rediff pipeline)"),
     INT("parallel.tp", parallel.tp, "1", 1, 1024, "tensor-parallel size; dp = ranks / tp"),
 
     ENUM("runtime.device", runtime.device, "cpu", rd_devices, "where the model runs"),
@@ -157,7 +157,7 @@ static const rd_cfg_key rd_keys[] = {
     STR("slurm.account", slurm.account, "\"\"", 0, "--account (empty: none)"),
     STR("slurm.qos", slurm.qos, "\"\"", 0, "--qos (empty: none)"),
     INT("slurm.nodes", slurm.nodes, "1", 1, 100000, "nodes per job"),
-    INT("slurm.tasks_per_node", slurm.tasks_per_node, "1", 1, 1024, "MPI ranks per node"),
+    INT("slurm.tasks_per_node", slurm.tasks_per_node, "2", 1, 1024, "MPI ranks per node"),
     INT("slurm.gpus_per_node", slurm.gpus_per_node, "0", 0, 64, "GPUs per node"),
     INT("slurm.cpus_per_task", slurm.cpus_per_task, "1", 1, 1024, "cores per rank"),
     STR("slurm.time", slurm.time, "\"01:00:00\"", 1, "time limit per job (Slurm's formats)"),

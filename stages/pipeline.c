@@ -2,7 +2,7 @@
  * process (under mpirun when parallel.ranks > 1), in the order of DESIGN
  * section 3. Stages whose done marker exists are skipped; a stage with a
  * checkpoint resumes from it, so a killed pipeline started again finishes
- * with the results of an uninterrupted one. Each stage's stderr goes to
+ * with the results of an uninterrupted one. Each stage's output goes to
  * RUN_DIR/logs/<stage>.log and a line per stage to logs/pipeline.jsonl. */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,12 +26,13 @@ extern char **environ;
 
 #define RD_PIPE_ARGS 256
 
-/* Runs one stage as a child process, its stderr appended to log; returns its
- * exit status (or 128 + signal). */
+/* Runs one stage as a child process, its stdout and stderr appended to log;
+ * returns its exit status (or 128 + signal). */
 static int run_child(char *const *argv, const char *log, int *status) {
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
   pid_t pid;
   int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
   posix_spawn_file_actions_destroy(&fa);
@@ -94,7 +95,8 @@ int rd_cmd_pipeline(const rd_cli *cli) {
     char *label = labels[i];
     rd_slurm_label(&st[i], label, sizeof labels[i]);
     int a = 0;
-    if (cfg.parallel.ranks > 1) {
+    /* data synth is one serial process; every other stage runs on the grid. */
+    if (cfg.parallel.ranks > 1 && strcmp(st[i].stage, "data") != 0) {
       snprintf(np, sizeof np, "%d", cfg.parallel.ranks);
       argv[a++] = "/usr/bin/mpirun";
       argv[a++] = "--oversubscribe";
