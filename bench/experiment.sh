@@ -17,6 +17,11 @@ run=${1:?usage: bench/experiment.sh RUN_DIR [CONFIG]}
 cfg=${2:-configs/tiny.yaml}
 here=$(cd "$(dirname "$0")/.." && pwd)
 rediff=${REDIFF:-$here/build/rediff}
+# The stages run on RANKS data-parallel ranks, as the pipeline runs them.
+ranks=${RANKS:-2}
+launch=()
+[ "$ranks" -gt 1 ] && launch=(mpirun --oversubscribe -np "$ranks")
+[ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 for m in base mask stage1 stage2.r1 eval; do
   [ -f "$run/done/$m" ] || { echo "experiment: $run/done/$m is missing: run rediff pipeline first" >&2; exit 1; }
 done
@@ -30,7 +35,7 @@ variant() {
   cp "$run/done/data" "$run/done/base" "$dir/done/"
   echo "$dir"
 }
-step() { echo "experiment: $*" >&2; "$rediff" "$@" >/dev/null; }
+step() { echo "experiment: $*" >&2; "${launch[@]}" "$rediff" "$@" >/dev/null 2>>"$run/logs/experiment.log"; }
 
 # Stage I ablation rows: same steps, one kind of noise each.
 for v in syntax halluc; do

@@ -36,7 +36,7 @@ mkdir -p "$run/done"
 echo "marked by the test; the data files are missing" >"$run/done/data"
 "$REDIFF" submit -c "$cfg" --run-dir "$run" "${sets[@]}" >/dev/null
 base_job=$(job_of 02-base)
-names=(03-stage1 04-draft.r1 05-expert.r1 06-stage2.r1 07-eval)
+names=(03-mask 04-stage1 05-draft.r1 06-expert.r1 07-stage2.r1 08-eval)
 [ "$(final_state "$base_job")" = FAILED ] || fail "base job did not fail"
 scontrol show job -o "$base_job" | grep -q "ExitCode=1:0" || fail "base job's exit code is not the stage's 1"
 for name in "${names[@]}"; do
@@ -49,7 +49,7 @@ done
 
 "$REDIFF" status -c "$cfg" --run-dir "$run" "${sets[@]}" | tee "$tmp/status.txt"
 grep -Eq "^base +no +$base_job +FAILED +reason NonZeroExitCode; exit 1:0$" "$tmp/status.txt" || fail "status: base row"
-grep -Eq "^stage1 +no +$(job_of 03-stage1) +CANCELLED +reason DependencyNeverSatisfied \(afterok:$base_job\(failed\)\)$" \
+grep -Eq "^stage1 +no +$(job_of 04-stage1) +CANCELLED +reason DependencyNeverSatisfied \(afterok:$(job_of 03-mask)\(failed\)\)$" \
   "$tmp/status.txt" || fail "status: stage1 row"
 grep -q "^job $base_job (base) FAILED: ExitCode=1:0 Reason=NonZeroExitCode$" "$tmp/status.txt" || fail "status: failed job"
 grep -q "^  last lines of $run/slurm/logs/02-base.$base_job.err:$" "$tmp/status.txt" || fail "status: log name"
