@@ -230,28 +230,33 @@ int rd_cmd_generate(const rd_cli *cli) {
   if (cli->n_args || !rd_cli_opt(cli, "ckpt") || has_image == has_shard ||
       (has_shard && !rd_cli_opt(cli, "index")))
     return rd_err(RD_EUSAGE, "%s", usage);
-  rd_decode_opts o;
-  rd_decode_opts_default(&o);
   long steps, block, seed;
+  double temperature, tau, top_frac;
   RD_TRY(rd_cli_opt_int(cli, "steps", 0, &steps));
   RD_TRY(rd_cli_opt_int(cli, "block", 0, &block));
   RD_TRY(rd_cli_opt_int(cli, "seed", 0, &seed));
-  RD_TRY(parse_double(cli, "temperature", 0, &o.temperature));
-  RD_TRY(parse_double(cli, "tau", 0, &o.tau));
-  RD_TRY(parse_double(cli, "top-frac", 1, &o.top_frac));
+  RD_TRY(parse_double(cli, "temperature", 0, &temperature));
+  RD_TRY(parse_double(cli, "tau", 0, &tau));
+  RD_TRY(parse_double(cli, "top-frac", 1, &top_frac));
   if (steps < 0 || block < 0 || seed < 0) return rd_err(RD_EUSAGE, "--steps, --block and --seed must be >= 0");
-  o.steps = (int)steps;
-  o.block = (int)block;
-  o.seed = (uint64_t)seed;
-  o.mask_id = RD_TOK_MASK;
-  o.eos_id = RD_TOK_EOS;
-  o.n_special = RD_TOK_NSPECIAL;
-  const char *mode = rd_cli_opt(cli, "mode");
-  if (mode && rd_decode_mode_parse(mode, &o.mode) < 0) return rd_err_wrap(RD_EUSAGE, "--mode");
+  rd_decode_mode mode = RD_DECODE_REFINE;
+  const char *mode_s = rd_cli_opt(cli, "mode");
+  if (mode_s && rd_decode_mode_parse(mode_s, &mode) < 0) return rd_err_wrap(RD_EUSAGE, "--mode");
   rd_stage_env env;
   int s = rd_stage_begin(&env, cli);
   if (s == RD_OK && env.grid.size > 1) s = rd_err(RD_EUSAGE, "generate runs as one process, not under mpirun");
-  if (s == RD_OK) s = run(&env, cli, &o);
+  /* The config's decoding options (those eval and draft use), then what the
+   * command line says. */
+  rd_decode_opts o;
+  if (s == RD_OK) {
+    rd_infer_decode_opts(&env.cfg, mode, (int)steps, &o);
+    if (rd_cli_opt(cli, "block")) o.block = (int)block;
+    if (rd_cli_opt(cli, "seed")) o.seed = (uint64_t)seed;
+    if (rd_cli_opt(cli, "temperature")) o.temperature = temperature;
+    if (rd_cli_opt(cli, "tau")) o.tau = tau;
+    if (rd_cli_opt(cli, "top-frac")) o.top_frac = top_frac;
+    s = run(&env, cli, &o);
+  }
   rd_stage_end(&env);
   return s;
 }
