@@ -55,9 +55,9 @@ for mode in refine remask; do
   cmp "$tmp/shard_$mode.out" "$tmp/png_$mode.out" || fail "PNG and shard sample decode differently ($mode)"
 done
 [ "$(wc -l <"$tmp/shard_remask.out")" = 1 ] || fail "generate prints one caption line"
-# remask never revises; 7 steps of 64 tokens unmask 10,9,9,9,9,9,9
+# remask never revises; 7 steps of 64 tokens in one block unmask 10,9,9,9,9,9,9
 "$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$ckpt" --shard "$shard" --index 2 --steps 7 \
-  --mode remask --trajectory "$tmp/t7.txt" >/dev/null 2>&1
+  --block 0 --mode remask --trajectory "$tmp/t7.txt" >/dev/null 2>&1
 [ "$(grep -o 'unmasked ([0-9]*)' "$tmp/t7.txt" | tr -dc '0-9\n' | paste -sd,)" = 10,9,9,9,9,9,9 ] \
   || fail "unmasked per step with 7 steps"
 [ -z "$(grep 'changed (' "$tmp/t7.txt" | grep -v 'changed (0)')" ] || fail "remask changed a token"
