@@ -84,7 +84,7 @@ expect_fail() { # code substring command...
 }
 g=("$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$ckpt")
 expect_fail 1 "word 2 'blorp' is not in the vocabulary" "${g[@]}" --shard "$shard" --index 0 --caption "there blorp"
-expect_fail 1 "between 1 (one per block) and 64" "${g[@]}" --shard "$shard" --index 0 --steps 65
+expect_fail 1 "between 4 (one per block) and 64" "${g[@]}" --shard "$shard" --index 0 --steps 65
 expect_fail 2 "neither refine nor remask" "${g[@]}" --shard "$shard" --index 0 --mode greedy
 expect_fail 2 "usage: rediff generate" "${g[@]}" --shard "$shard"
 expect_fail 1 "does not exist" "$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$tmp/nope.h5" --image "$tmp/s5.png"
