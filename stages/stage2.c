@@ -91,8 +91,16 @@ static int prepare(rd_stage_env *env, int round, rd_stage2_ctx *c) {
   }
   int B = cfg->train.batch_size;
   c->n_mix = (int)lround(B * cfg->stage2.stage1_mix);
-  if (c->n_use == 0 && c->n_mix < B)
-    return rd_err(RD_EINVAL, "%s has no revised drafts (every draft was right or dropped): nothing to learn from", path);
+  if (c->n_use == 0) {
+    /* Every draft was right or dropped: nothing to learn from. The round
+     * keeps the model it started from, so the chain goes on and the eval
+     * shows the round changed nothing. */
+    if (env->is_root)
+      fprintf(stderr, "stage2 r%d: warning: %s has no revised drafts (every draft was right or dropped); the round "
+              "keeps its starting model\n", round, path);
+    c->n_mix = B;
+    return RD_OK;
+  }
   if (c->n_mix < B)
     RD_TRY(rd_loader_init(&c->rows, c->n_use, B - c->n_mix, cfg->train.seed + 1000003ull * (uint64_t)round));
   c->s1 = (rd_stage1_opts){cfg->stage1.replace_prob, cfg->stage1.dynamic_rate, cfg->stage1.syntax,
@@ -123,7 +131,8 @@ int rd_cmd_stage2(const rd_cli *cli) {
     if (s == RD_OK) s = rd_stage_agree(&env, prepare(&env, (int)round, &c));
     char init[64];
     if (s == RD_OK) s = rd_round_model((int)round, init, sizeof init);
-    rd_train_spec spec = {.stage = "stage2", .round = (int)round, .steps = env.cfg.stage2.steps, .init_from = init,
+    rd_train_spec spec = {.stage = "stage2", .round = (int)round, .steps = c.n_use ? env.cfg.stage2.steps : 0,
+                          .init_from = init,
                           .build = build, .build_ctx = &c, .stop_at = stop_at, .pick = pick, .pick_ctx = &c};
     if (s == RD_OK) s = rd_train_run(&env, &spec);
   }

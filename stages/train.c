@@ -294,6 +294,8 @@ static int loop(rd_trainer *t) {
   if (cfg->train.log_every > 0) prog.log_every = cfg->train.log_every;
   double t_start = rd_time_now(), loss = NAN;
   if (t->step == 0 && cfg->train.eval_every > 0) RD_TRY(log_eval(t));
+  /* A stage of 0 steps still leaves its model: the one it started from. */
+  if (steps == 0) return save(t, loss);
   while (t->step < steps) {
     double t0 = rd_time_now(), gnorm;
     float lr;
