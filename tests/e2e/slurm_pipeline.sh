@@ -27,6 +27,7 @@ sets=(--set data.n_train=1500 --set data.n_eval=96 --set data.shard_size=512
 state_of() { scontrol show job -o "$1" | sed -n 's/.* JobState=\([A-Z_]*\) .*/\1/p'; }
 
 run="$tmp/chain"
+t0=$SECONDS
 "$REDIFF" submit -c "$cfg" --run-dir "$run" "${sets[@]}" >"$tmp/submit.txt"
 ids=$(sed -n 's/.*"job_id": "\([0-9]*\)".*/\1/p' "$run/slurm/chain.json")
 [ "$(echo "$ids" | wc -w)" = 8 ] || { cat "$tmp/submit.txt"; fail "want 8 jobs"; }
@@ -39,9 +40,12 @@ for id in $ids; do
   [ "$st" = COMPLETED ] || { "$REDIFF" status --run-dir "$run"; fail "job $id ended $st"; }
 done
 grep -q "micro-batch 8" "$run"/slurm/logs/*-stage2.r1.*.err || fail "stage2 did not run on 2 data-parallel ranks"
+echo "the Slurm chain of 8 jobs took $((SECONDS - t0)) s"
+t0=$SECONDS
 
 "$REDIFF" pipeline -c "$cfg" --run-dir "$tmp/local" "${sets[@]}" >/dev/null 2>"$tmp/local.err" \
   || { tail -20 "$tmp/local.err"; fail "rediff pipeline failed"; }
+echo "rediff pipeline took $((SECONDS - t0)) s"
 /usr/bin/python3 - "$tmp/local/eval/results.json" "$run/eval/results.json" <<'PY' || fail "the chain's results differ"
 import json, sys
 a, b = (json.load(open(p))["rows"] for p in sys.argv[1:3])
