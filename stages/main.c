@@ -1,6 +1,8 @@
 /* rediff: the command-line entry of every stage. */
+#include <mpi.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "io/err.h"
 #include "stages/cli.h"
@@ -46,6 +48,37 @@ static void usage(FILE *out) {
   fprintf(out, "\nWithout -c the embedded default config (configs/tiny.yaml's values) is used.\n");
 }
 
+/* Ends MPI if a stage started it. When a command fails on several ranks, the
+ * ranks meet at a barrier for a few seconds: if every rank failed together
+ * (the stages agree on errors at their checkpoints of control), they all
+ * arrive and end normally; if this rank failed alone, the others may be
+ * waiting in a collective it will never join, so it aborts the whole job
+ * rather than hang. A stop request (exit 3) is agreed and ends normally, so
+ * the launcher passes code 3 on. */
+static int end_mpi(int code) {
+  int inited = 0, finalized = 0, size = 1;
+  MPI_Initialized(&inited);
+  if (!inited) return code;
+  MPI_Finalized(&finalized);
+  if (finalized) return code;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1 && code != RD_EXIT_OK && code != RD_EXIT_STOPPED) {
+    MPI_Request req;
+    int done = 0;
+    MPI_Ibarrier(MPI_COMM_WORLD, &req);
+    for (int i = 0; i < 500 && !done; i++) {
+      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      if (!done) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    if (!done) {
+      fflush(stderr);
+      MPI_Abort(MPI_COMM_WORLD, code);
+    }
+  }
+  MPI_Finalize();
+  return code;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
@@ -67,9 +100,7 @@ int main(int argc, char **argv) {
     }
   }
   if (s == RD_OK) s = cmd->fn(&cli);
-  if (s == RD_OK) return RD_EXIT_OK;
-  fprintf(stderr, "rediff: %s\n", rd_err_msg());
-  if (s == RD_EUSAGE) return RD_EXIT_USAGE;
-  if (s == RD_ESTOP) return RD_EXIT_STOPPED;
-  return RD_EXIT_ERROR;
+  int code = s == RD_OK ? RD_EXIT_OK : s == RD_EUSAGE ? RD_EXIT_USAGE : s == RD_ESTOP ? RD_EXIT_STOPPED : RD_EXIT_ERROR;
+  if (s != RD_OK) fprintf(stderr, "rediff: %s\n", rd_err_msg());
+  return end_mpi(code);
 }

@@ -17,7 +17,6 @@ int rd_stage_begin(rd_stage_env *env, const rd_cli *cli) {
   MPI_Initialized(&inited);
   if (!inited) {
     if (MPI_Init(NULL, NULL) != MPI_SUCCESS) return rd_err(RD_EMPI, "MPI_Init failed");
-    env->owns_mpi = 1;
   }
   /* Every rank parses the same config; a rank whose file or override is bad
    * must not leave the others waiting in a collective. */
@@ -70,5 +69,7 @@ int rd_stage_agree(const rd_stage_env *env, int status) {
 void rd_stage_end(rd_stage_env *env) {
   if (env->has_vocab) rd_vocab_free(&env->vocab);
   rd_grid_free(&env->grid);
-  if (env->owns_mpi) MPI_Finalize();
+  /* MPI is finalized (or the job aborted) by stages/main.c once the
+   * command's status is known: finalizing here could wait forever for a
+   * rank that is stuck in a collective after another rank's error. */
 }

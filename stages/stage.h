@@ -13,7 +13,6 @@ typedef struct {
   rd_config cfg;
   rd_grid grid;
   int is_root;           /* world rank 0: prints, writes shared files */
-  int owns_mpi;          /* this process called MPI_Init */
   rd_vocab vocab;
   int has_vocab;
   char data_dir[1024];   /* RUN_DIR/data */
@@ -26,6 +25,7 @@ int rd_stage_begin(rd_stage_env *env, const rd_cli *cli);
 int rd_stage_vocab(rd_stage_env *env);
 /* The prompt's token ids (prompt has room for 64). */
 int rd_stage_prompt(const rd_stage_env *env, int32_t *prompt, int *n);
+/* Frees what rd_stage_begin made; MPI itself is ended by stages/main.c. */
 void rd_stage_end(rd_stage_env *env);
 /* Every rank's status agreed: the first failing rank's error on all. */
 int rd_stage_agree(const rd_stage_env *env, int status);
