@@ -44,19 +44,27 @@ static int run_child(char *const *argv, const char *log, int *status) {
   return RD_OK;
 }
 
-/* The last lines of a stage's log, for the failure message. */
+/* The stage's own error from its log (the last line rediff printed as
+ * "rediff: ..."; mpirun's notes come after it), or the last lines. */
 static void tail_log(const char *log, char *out, size_t n) {
   out[0] = '\0';
   char *text;
   size_t len;
   if (rd_fs_read_all(log, &text, &len) != RD_OK) return;
-  int lines = 0;
-  size_t i = len;
-  while (i > 0 && lines < 4) {
-    i--;
-    if (text[i] == '\n' && i + 1 < len) lines++;
+  const char *hit = NULL;
+  for (const char *p = text; (p = strstr(p, "rediff: ")) != NULL; p++)
+    if (p == text || p[-1] == '\n') hit = p;
+  if (hit) {
+    snprintf(out, n, "%.*s", (int)strcspn(hit, "\n"), hit);
+  } else {
+    int lines = 0;
+    size_t i = len;
+    while (i > 0 && lines < 4) {
+      i--;
+      if (text[i] == '\n' && i + 1 < len) lines++;
+    }
+    snprintf(out, n, "%s", text + (i ? i + 1 : 0));
   }
-  snprintf(out, n, "%s", text + (i ? i + 1 : 0));
   free(text);
 }
 

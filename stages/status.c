@@ -135,6 +135,47 @@ static int tail(const char *path, int lines) {
   return 1;
 }
 
+/* The last stage `rediff pipeline` ran here, from logs/pipeline.jsonl: when
+ * it failed, its name, exit code and the end of its log. */
+static int pipeline_failure(const char *run_dir) {
+  char path[RD_PATH_MAX];
+  char *text;
+  size_t len;
+  if (rd_run_path(path, sizeof path, run_dir, "logs/pipeline.jsonl") < 0 || !rd_fs_exists(path) ||
+      rd_fs_read_all(path, &text, &len) < 0) {
+    rd_err_clear();
+    return 0;
+  }
+  char name[64] = "";
+  int code = 0;
+  for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    const char *n = strstr(l, "\"name\":\""), *e = strstr(l, "\"exit\":");
+    if (!n || !e) continue;
+    sscanf(n + 8, "%63[^\"]", name);
+    code = atoi(e + 7);
+  }
+  free(text);
+  if (!name[0] || code == 0) return 0;
+  /* "stage2 r1" logs to logs/stage2_r1.log */
+  char rel[96], stage[64];
+  int round = 0;
+  if (sscanf(name, "%63s r%d", stage, &round) == 2) snprintf(rel, sizeof rel, "logs/%s_r%d.log", stage, round);
+  else snprintf(rel, sizeof rel, "logs/%s.log", name);
+  printf("\nlast local pipeline run: stage %s %s (exit %d)\n", name, code == 3 ? "was stopped" : "failed", code);
+  if (rd_run_path(path, sizeof path, run_dir, rel) != RD_OK || rd_fs_read_all(path, &text, &len) < 0) {
+    rd_err_clear();
+    return 1;
+  }
+  /* The stage's own message: the last line it printed as "rediff: ...". */
+  const char *hit = NULL;
+  for (const char *p = text; (p = strstr(p, "rediff: ")) != NULL; p++)
+    if (p == text || p[-1] == '\n') hit = p;
+  if (hit) printf("  %.*s\n  (log: %s)\n", (int)strcspn(hit, "\n"), hit, path);
+  free(text);
+  if (!hit) tail(path, LOG_LINES);
+  return 1;
+}
+
 /* Without -c, the config of the submitted chain (RUN_DIR/slurm/config.yaml)
  * when there is one: it knows the rounds; else the defaults. */
 static int status_config(const rd_cli *cli, rd_config *cfg) {
@@ -236,5 +277,6 @@ static int show(status_ctx *x) {
            info[i].exit_code[0] ? info[i].exit_code : "?", info[i].reason[0] ? info[i].reason : "?");
     if (!tail(err, LOG_LINES)) tail(out, LOG_LINES);
   }
+  pipeline_failure(run_dir);
   return RD_OK;
 }

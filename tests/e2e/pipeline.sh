@@ -48,4 +48,18 @@ if strip(a) != strip(b):
     sys.exit(1)
 print("results after kill -9 and restart equal the uninterrupted run (%d rows)" % len(a))
 PY
+# A stage that fails stops the pipeline with its message, and rediff status
+# names it.
+grep -q "^base  *yes" <("$REDIFF" status "${args[@]}" --run-dir "$tmp/whole") || fail "status: base not done"
+rm -rf "$tmp/whole/ckpt/base" "$tmp/whole/done/mask" "$tmp/whole/ckpt/mask"
+set +e
+"$REDIFF" pipeline "${args[@]}" --run-dir "$tmp/whole" >/dev/null 2>"$tmp/fail.err"
+rc=$?
+set -e
+[ $rc = 1 ] || fail "a failing stage: pipeline exit $rc, want 1"
+grep -q "stage mask failed (exit 1)" "$tmp/fail.err" || { cat "$tmp/fail.err"; fail "pipeline: no failure message"; }
+grep -q "has no checkpoint to start mask from" "$tmp/fail.err" || fail "pipeline: the stage's own message is missing"
+"$REDIFF" status "${args[@]}" --run-dir "$tmp/whole" >"$tmp/status.txt"
+grep -q "last local pipeline run: stage mask failed (exit 1)" "$tmp/status.txt" || { cat "$tmp/status.txt"; fail "status"; }
+grep -q "^mask  *no" "$tmp/status.txt" || fail "status: mask should not be done"
 echo "pipeline: ok"
