@@ -35,7 +35,7 @@ base = by[("remask", tps[0])]["captions_per_s"]
 for t in tps:
     a, b = by[("refine", t)], by[("remask", t)]
     ratio = b["forward_passes_per_s"] / a["forward_passes_per_s"]
-    print(f"| {t} | {a['steps']} | {a['captions_per_s']:.1f} | {b['captions_per_s']:.1f} | "
+    print(f"| {t} | {a['steps']} | {a['captions_per_s']:.3g} | {b['captions_per_s']:.3g} | "
           f"{b['captions_per_s'] / base:.2f}x | {a['forward_passes_per_s']:.1f} | {b['forward_passes_per_s']:.1f} | "
           f"{ratio:.3f} |")
 PY
