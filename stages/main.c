@@ -56,13 +56,19 @@ static void usage(FILE *out) {
  * rather than hang. A stop request (exit 3) is agreed and ends normally, so
  * the launcher passes code 3 on. */
 static int end_mpi(int code) {
-  int inited = 0, finalized = 0, size = 1;
+  int inited = 0, finalized = 0, size = 1, rank = 0;
   MPI_Initialized(&inited);
-  if (!inited) return code;
-  MPI_Finalized(&finalized);
-  if (finalized) return code;
+  if (inited) MPI_Finalized(&finalized);
+  if (!inited || finalized) {
+    if (code != RD_EXIT_OK) fprintf(stderr, "rediff: %s\n", rd_err_msg());
+    return code;
+  }
   MPI_Comm_size(MPI_COMM_WORLD, &size);
-  if (size > 1 && code != RD_EXIT_OK && code != RD_EXIT_STOPPED) {
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  if (size == 1 || code == RD_EXIT_OK || code == RD_EXIT_STOPPED) {
+    /* A stop is agreed: every rank has the same message; rank 0 says it. */
+    if (code != RD_EXIT_OK && rank == 0) fprintf(stderr, "rediff: %s\n", rd_err_msg());
+  } else {
     MPI_Request req;
     int done = 0;
     MPI_Ibarrier(MPI_COMM_WORLD, &req);
@@ -70,6 +76,8 @@ static int end_mpi(int code) {
       MPI_Test(&req, &done, MPI_STATUS_IGNORE);
       if (!done) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
+    /* Failed together: one line, from rank 0. Failed alone: its own line. */
+    if (!done || rank == 0) fprintf(stderr, "rediff: %s\n", rd_err_msg());
     if (!done) {
       fflush(stderr);
       MPI_Abort(MPI_COMM_WORLD, code);
@@ -101,6 +109,5 @@ int main(int argc, char **argv) {
   }
   if (s == RD_OK) s = cmd->fn(&cli);
   int code = s == RD_OK ? RD_EXIT_OK : s == RD_EUSAGE ? RD_EXIT_USAGE : s == RD_ESTOP ? RD_EXIT_STOPPED : RD_EXIT_ERROR;
-  if (s != RD_OK) fprintf(stderr, "rediff: %s\n", rd_err_msg());
   return end_mpi(code);
 }
