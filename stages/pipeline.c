@@ -44,27 +44,20 @@ static int run_child(char *const *argv, const char *log, int *status) {
   return RD_OK;
 }
 
-/* The stage's own error from its log (the last line rediff printed as
- * "rediff: ..."; mpirun's notes come after it), or the last lines. */
+/* The stage's own error from its log, or its last lines. */
 static void tail_log(const char *log, char *out, size_t n) {
   out[0] = '\0';
+  if (rd_log_error_line(log, out, n)) return;
   char *text;
   size_t len;
   if (rd_fs_read_all(log, &text, &len) != RD_OK) return;
-  const char *hit = NULL;
-  for (const char *p = text; (p = strstr(p, "rediff: ")) != NULL; p++)
-    if (p == text || p[-1] == '\n') hit = p;
-  if (hit) {
-    snprintf(out, n, "%.*s", (int)strcspn(hit, "\n"), hit);
-  } else {
-    int lines = 0;
-    size_t i = len;
-    while (i > 0 && lines < 4) {
-      i--;
-      if (text[i] == '\n' && i + 1 < len) lines++;
-    }
-    snprintf(out, n, "%s", text + (i ? i + 1 : 0));
+  int lines = 0;
+  size_t i = len;
+  while (i > 0 && lines < 4) {
+    i--;
+    if (text[i] == '\n' && i + 1 < len) lines++;
   }
+  snprintf(out, n, "%s", text + (i ? i + 1 : 0));
   free(text);
 }
 

@@ -1,6 +1,7 @@
 #include "stages/rundir.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -36,4 +37,19 @@ int rd_done_write(const char *run_dir, const char *stage, int round, uint64_t co
   int len = snprintf(text, sizeof text, "stage: %s\nround: %d\nfinished: %s\nconfig_hash: %016llx\n",
                      stage, round, when, (unsigned long long)config_hash);
   return rd_fs_write_atomic(p, text, (size_t)len);
+}
+
+int rd_log_error_line(const char *log, char *out, size_t n) {
+  char *text;
+  size_t len;
+  if (!rd_fs_exists(log) || rd_fs_read_all(log, &text, &len) != RD_OK) {
+    rd_err_clear();
+    return 0;
+  }
+  const char *hit = NULL;
+  for (const char *p = text; (p = strstr(p, "rediff: ")) != NULL; p++)
+    if (p == text || p[-1] == '\n') hit = p;
+  if (hit) snprintf(out, n, "%.*s", (int)strcspn(hit, "\n"), hit);
+  free(text);
+  return hit != NULL;
 }

@@ -15,4 +15,9 @@ int rd_done_exists(const char *run_dir, const char *stage, int round);
 /* Writes the marker atomically; its text records when and with which config. */
 int rd_done_write(const char *run_dir, const char *stage, int round, uint64_t config_hash);
 
+/* The last line a stage printed as "rediff: ..." in its log (launchers such
+ * as mpirun print their notes after it) into out; 1 when found, 0 when the
+ * log is missing or has none. */
+int rd_log_error_line(const char *log, char *out, size_t n);
+
 #endif

@@ -11,15 +11,26 @@
 #include "stages/rundir.h"
 #include "stages/train.h"
 
-static int build_stage1(const rd_trainer *t, const rd_batch_ctx *c, const rd_shard_batch *data, int64_t i,
-                        int eval, int32_t *x, int32_t *y, float *w) {
-  const rd_stage1_opts *o = t->spec.build_ctx;
+int rd_build_stage1(const rd_trainer *t, const rd_stage1_opts *o, const rd_batch_ctx *c,
+                    const rd_shard_batch *data, int64_t i, int eval, int32_t *x, int32_t *y, float *w) {
   const int32_t *halluc = data->halluc ? data->halluc + i * c->L : NULL;
   int start = data->halluc_span ? data->halluc_span[2 * i] : 0;
   int len = data->halluc_span ? data->halluc_span[2 * i + 1] : 0;
   rd_batch_stage1(c, o, eval ? RD_RNG_EVALMASK : RD_RNG_MASK, data->sample_id[i], data->captions + i * c->L,
                   halluc, start, len, x, y, w, t->types + i * c->L);
   return RD_OK;
+}
+
+rd_stage1_opts rd_stage1_opts_of(const rd_stage_env *env) {
+  const rd_stage1_cfg *s = &env->cfg.stage1;
+  rd_stage1_opts o = {s->replace_prob, s->dynamic_rate, s->syntax, s->hallucination, s->halluc_frac,
+                      env->has_vocab ? rd_vocab_size(&env->vocab) : 0};
+  return o;
+}
+
+static int build_stage1(const rd_trainer *t, const rd_batch_ctx *c, const rd_shard_batch *data, int64_t i,
+                        int eval, int32_t *x, int32_t *y, float *w) {
+  return rd_build_stage1(t, t->spec.build_ctx, c, data, i, eval, x, y, w);
 }
 
 static int run(const rd_cli *cli, const char *stage, rd_build_fn build) {
@@ -37,9 +48,7 @@ static int run(const rd_cli *cli, const char *stage, rd_build_fn build) {
     if (s == RD_OK && !rd_done_exists(env.cfg.run_dir, "base", 0))
       s = rd_err(RD_EINVAL, "%s starts from the base model, but %s/done/base is missing: run `rediff base` first", stage,
                  env.cfg.run_dir);
-    rd_stage1_opts o = {env.cfg.stage1.replace_prob, env.cfg.stage1.dynamic_rate, env.cfg.stage1.syntax,
-                        env.cfg.stage1.hallucination, env.cfg.stage1.halluc_frac,
-                        env.has_vocab ? rd_vocab_size(&env.vocab) : 0};
+    rd_stage1_opts o = rd_stage1_opts_of(&env);
     rd_train_spec spec = {.stage = stage, .steps = env.cfg.stage1.steps, .init_from = "ckpt/base", .build = build, .build_ctx = &o, .stop_at = stop_at};
     if (s == RD_OK) s = rd_train_run(&env, &spec);
   }

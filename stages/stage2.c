@@ -54,14 +54,7 @@ static int build(const rd_trainer *t, const rd_batch_ctx *bc, const rd_shard_bat
   const rd_stage2_ctx *c = t->spec.build_ctx;
   int64_t r = t->rows[i];
   const int L = bc->L;
-  if (r < 0) {
-    const int32_t *halluc = data->halluc ? data->halluc + i * L : NULL;
-    int start = data->halluc_span ? data->halluc_span[2 * i] : 0;
-    int len = data->halluc_span ? data->halluc_span[2 * i + 1] : 0;
-    rd_batch_stage1(bc, &c->s1, eval ? RD_RNG_EVALMASK : RD_RNG_MASK, data->sample_id[i], data->captions + i * L,
-                    halluc, start, len, x, y, w, t->types + i * L);
-    return RD_OK;
-  }
+  if (r < 0) return rd_build_stage1(t, &c->s1, bc, data, i, eval, x, y, w);
   const uint8_t *mistake = c->rev.mistake + r * L;
   int n_mistake = 0;
   for (int k = 0; k < L; k++) n_mistake += mistake[k] != 0;
@@ -90,6 +83,7 @@ static int prepare(rd_stage_env *env, int round, rd_stage2_ctx *c) {
     if (any) c->use[c->n_use++] = r;
   }
   int B = cfg->train.batch_size;
+  c->s1 = rd_stage1_opts_of(env);
   c->n_mix = (int)lround(B * cfg->stage2.stage1_mix);
   if (c->n_use == 0) {
     /* Every draft was right or dropped: nothing to learn from. The round
@@ -103,8 +97,6 @@ static int prepare(rd_stage_env *env, int round, rd_stage2_ctx *c) {
   }
   if (c->n_mix < B)
     RD_TRY(rd_loader_init(&c->rows, c->n_use, B - c->n_mix, cfg->train.seed + 1000003ull * (uint64_t)round));
-  c->s1 = (rd_stage1_opts){cfg->stage1.replace_prob, cfg->stage1.dynamic_rate, cfg->stage1.syntax,
-                           cfg->stage1.hallucination, cfg->stage1.halluc_frac, rd_vocab_size(&env->vocab)};
   if (env->is_root)
     fprintf(stderr, "stage2 r%d: %" PRId64 " revised drafts of %" PRId64 " in %s; %d of %d batch slots Stage I data\n",
             round, c->n_use, c->rev.n, path, c->n_mix, B);

@@ -162,17 +162,10 @@ static int pipeline_failure(const char *run_dir) {
   if (sscanf(name, "%63s r%d", stage, &round) == 2) snprintf(rel, sizeof rel, "logs/%s_r%d.log", stage, round);
   else snprintf(rel, sizeof rel, "logs/%s.log", name);
   printf("\nlast local pipeline run: stage %s %s (exit %d)\n", name, code == 3 ? "was stopped" : "failed", code);
-  if (rd_run_path(path, sizeof path, run_dir, rel) != RD_OK || rd_fs_read_all(path, &text, &len) < 0) {
-    rd_err_clear();
-    return 1;
-  }
-  /* The stage's own message: the last line it printed as "rediff: ...". */
-  const char *hit = NULL;
-  for (const char *p = text; (p = strstr(p, "rediff: ")) != NULL; p++)
-    if (p == text || p[-1] == '\n') hit = p;
-  if (hit) printf("  %.*s\n  (log: %s)\n", (int)strcspn(hit, "\n"), hit, path);
-  free(text);
-  if (!hit) tail(path, LOG_LINES);
+  char line[1024];
+  if (rd_run_path(path, sizeof path, run_dir, rel) != RD_OK) return 1;
+  if (rd_log_error_line(path, line, sizeof line)) printf("  %s\n  (log: %s)\n", line, path);
+  else tail(path, LOG_LINES);
   return 1;
 }
 

@@ -157,16 +157,12 @@ static int restore(rd_trainer *t, int *resumed) {
   }
   if (!t->spec.init_from) return RD_OK;
   char dir[RD_PATH_MAX];
+  long long from_step = 0;
   RD_TRY(rd_run_path(dir, sizeof dir, t->env->cfg.run_dir, t->spec.init_from));
-  RD_TRY(ckpt_table(t, 0));
-  memset(&meta, 0, sizeof meta);
-  meta.vocab_hash = rd_vocab_hash(&t->env->vocab);
-  s = rd_ckpt_load_latest(dir, t->ct, t->n_ct, &meta, t->env->grid.world.mpi, path, sizeof path);
+  s = rd_infer_load(&t->model, t->env, dir, path, sizeof path, &from_step);
   RD_TRY(s);
   if (s == 1) return rd_err(RD_EINVAL, "%s has no checkpoint to start %s from: run that stage first", dir, t->spec.stage);
-  if (t->env->is_root)
-    fprintf(stderr, "%s: starting from %s (%s step %" PRId64 ")\n", t->spec.stage, path, meta.stage, meta.step);
-  rd_ckpt_meta_free(&meta);
+  if (t->env->is_root) fprintf(stderr, "%s: starting from %s (step %lld)\n", t->spec.stage, path, from_step);
   return RD_OK;
 }
 

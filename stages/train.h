@@ -66,6 +66,13 @@ struct rd_trainer {
 int rd_build_mask(const rd_trainer *t, const rd_batch_ctx *c, const rd_shard_batch *data, int64_t i, int eval,
                   int32_t *x, int32_t *y, float *w);
 
+/* Eq. 2/3 for sample i of data (stages/stage1.c), with the options of the
+ * config's stage1 section (rd_stage1_opts_of): the builder of stage1 and of
+ * Stage II's Stage I share. */
+int rd_build_stage1(const rd_trainer *t, const rd_stage1_opts *o, const rd_batch_ctx *c,
+                    const rd_shard_batch *data, int64_t i, int eval, int32_t *x, int32_t *y, float *w);
+rd_stage1_opts rd_stage1_opts_of(const rd_stage_env *env);
+
 /* Runs the stage to its end (or a stop request: RD_ESTOP after a
  * checkpoint). Writes the done marker when finished. */
 int rd_train_run(rd_stage_env *env, const rd_train_spec *spec);
