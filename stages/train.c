@@ -159,7 +159,7 @@ static int restore(rd_trainer *t, int *resumed) {
   char dir[RD_PATH_MAX];
   long long from_step = 0;
   RD_TRY(rd_run_path(dir, sizeof dir, t->env->cfg.run_dir, t->spec.init_from));
-  s = rd_infer_load(&t->model, t->env, dir, path, sizeof path, &from_step);
+  s = rd_fs_isdir(dir) ? rd_infer_load(&t->model, t->env, dir, path, sizeof path, &from_step) : 1;
   RD_TRY(s);
   if (s == 1) return rd_err(RD_EINVAL, "%s has no checkpoint to start %s from: run that stage first", dir, t->spec.stage);
   if (t->env->is_root) fprintf(stderr, "%s: starting from %s (step %lld)\n", t->spec.stage, path, from_step);
