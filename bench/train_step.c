@@ -215,7 +215,9 @@ int main(int argc, char **argv) {
       fprintf(stderr, "train_step: %s\n", rd_err_msg());
       return 1;
     }
-    float scale = rd_clip_scale(rd_vlm_grad_norm(&m), cfg.train.grad_clip);
+    double gn = 0;
+    rd_vlm_grad_norm(&m, &gn); /* one process: no communication to fail */
+    float scale = rd_clip_scale(gn, cfg.train.grad_clip);
     if (rd_vlm_grads_finite(&m))
       rd_vlm_adamw_step(&m, &ac, s,
                         rd_lr_schedule(s, (float)cfg.train.lr, cfg.train.warmup,

@@ -22,6 +22,7 @@
 #include <yaml.h>
 
 #include "io/err.h"
+#include "io/hash.h"
 #include "io/fs.h"
 
 /* ---------------------------------------------------------------- the table */
@@ -1211,11 +1212,7 @@ int rd_config_emit(const rd_config *cfg, FILE *out) {
 uint64_t rd_config_hash(const rd_config *cfg) {
   rd_sb b = {0};
   if (emit_text(cfg, 0, &b) < 0) return 0;
-  uint64_t h = 0xcbf29ce484222325ULL;
-  for (size_t i = 0; i < b.n; i++) {
-    h ^= (unsigned char)b.p[i];
-    h *= 0x100000001b3ULL;
-  }
+  uint64_t h = rd_hash_bytes(RD_HASH_INIT, b.p, b.n);
   free(b.p);
   return h;
 }

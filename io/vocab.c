@@ -6,20 +6,11 @@
 #include <string.h>
 
 #include "io/err.h"
+#include "io/hash.h"
 #include "io/fs.h"
 
 static const char *const rd_specials[RD_TOK_NSPECIAL] = {"[MASK]", "[EOS]", "[BOS]", "[UNK]"};
 
-#define FNV_OFFSET 0xcbf29ce484222325ULL
-#define FNV_PRIME 0x100000001b3ULL
-
-static uint64_t fnv1a(uint64_t h, const char *s, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    h ^= (unsigned char)s[i];
-    h *= FNV_PRIME;
-  }
-  return h;
-}
 
 static int is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
@@ -30,7 +21,7 @@ static int is_space(char c) {
 
 static size_t table_find(const int32_t *slots, size_t n_slots, char *const *keys, const char *w,
                          size_t len) {
-  size_t i = (size_t)fnv1a(FNV_OFFSET, w, len) & (n_slots - 1);
+  size_t i = (size_t)rd_hash_bytes(RD_HASH_INIT, w, len) & (n_slots - 1);
   while (slots[i] >= 0) {
     const char *k = keys[slots[i]];
     if (strncmp(k, w, len) == 0 && k[len] == '\0') return i;
@@ -278,10 +269,10 @@ int rd_vocab_padded_size(const rd_vocab *v, int multiple) {
 }
 
 uint64_t rd_vocab_hash(const rd_vocab *v) {
-  uint64_t h = FNV_OFFSET;
+  uint64_t h = RD_HASH_INIT;
   for (int i = 0; i < v->n; i++) {
-    h = fnv1a(h, v->tokens[i], strlen(v->tokens[i]));
-    h = fnv1a(h, "\n", 1);
+    h = rd_hash_bytes(h, v->tokens[i], strlen(v->tokens[i]));
+    h = rd_hash_bytes(h, "\n", 1);
   }
   return h;
 }

@@ -95,12 +95,32 @@ void rd_posemb_backward(float *dpos, const float *dx, int B, int T, int C);
  * columns are outside the softmax and get no gradient. lse [N] receives the
  * log-sum-exp of each row. Returns sum_n w[n] * (lse[n] - logits[n, y[n]]),
  * summed in double in row order; rows with w[n] == 0 are skipped (their y is
- * not read). */
+ * not read). Allocates N floats and 2N doubles of scratch (NAN when that
+ * fails): a convenience for one rank; the model uses the pieces below. */
 double rd_xent_forward(float *lse, const float *logits, const int32_t *y, const float *w, int N,
                        int V, int Vp);
 /* dlogits[n] += w[n] * (softmax(logits[n]) - onehot(y[n])). */
 void rd_xent_backward(float *dlogits, const float *logits, const float *lse, const int32_t *y,
                       const float *w, int N, int V, int Vp);
+
+/* The same in pieces, over a slab of the vocabulary (vocab-parallel): the
+ * rank's logits [N, ld] hold ids [v0, v0 + ld), of which the first Vr
+ * columns are real (Vr may be 0). Between the pieces, a tensor-parallel
+ * caller takes the max of mx over the ranks, then sums sumexp and target:
+ *   rowmax:   mx[n] = max of the Vr real columns (-inf when Vr = 0);
+ *   rowstats: sumexp[n] = sum exp(z - mx[n]) over them; target[n] = the
+ *             logit of y[n] when this slab holds it and w[n] != 0, else 0
+ *             (y may be NULL: targets all 0);
+ *   finish:   lse = mx + log(sumexp), returns sum w (lse - target). */
+void rd_xent_rowmax(float *mx, const float *logits, int N, int Vr, int ld);
+void rd_xent_rowstats(double *sumexp, double *target, const float *logits, const float *mx,
+                      const int32_t *y, const float *w, int N, int Vr, int ld, int v0);
+double rd_xent_finish(float *lse, const float *mx, const double *sumexp, const double *target,
+                      const float *w, int N);
+/* dlogits[n, k] += w[n] * (exp(z[n, k] - lse[n]) - [v0 + k == y[n]]) for
+ * the Vr real columns of the slab. */
+void rd_xent_backward_slab(float *dlogits, const float *logits, const float *lse, const int32_t *y,
+                           const float *w, int N, int Vr, int ld, int v0);
 
 /* ---- optimizer (model/cpu/optimizer.c) ------------------------------------
  * AdamW with decoupled weight decay and bias correction (PyTorch's AdamW):

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "io/err.h"
+#include "io/hash.h"
 #include "io/rng.h"
 #include "model/ops.h"
 
@@ -25,18 +26,27 @@ typedef struct {
   size_t off;
   int *init;       /* INIT_* per tensor */
   float *std_mul;  /* multiplier of init_std per tensor */
+  int tp_rank, tp_size;
 } table_builder;
 
+/* rows x cols is the full shape; a split axis keeps this rank's 1/tp of it
+ * (divisibility was checked before the table is built). */
 static int add(table_builder *tb, const char *name, int rows, int cols, int split, int init,
                float std_mul, int decay) {
   int i = tb->n++;
-  size_t numel = (size_t)rows * (cols > 0 ? cols : 1);
+  int shape[2] = {rows, cols > 0 ? cols : 1}, local[2] = {shape[0], shape[1]}, slab = 0;
+  if (split >= 0 && tb->tp_size > 1) {
+    local[split] = shape[split] / tb->tp_size;
+    slab = tb->tp_rank * local[split];
+  }
+  size_t numel = (size_t)local[0] * local[1];
   if (tb->t) {
     rd_tensor *t = &tb->t[i];
     snprintf(t->name, sizeof t->name, "%s", name);
     t->ndim = cols > 0 ? 2 : 1;
-    t->shape[0] = rows;
-    t->shape[1] = cols > 0 ? cols : 1;
+    memcpy(t->shape, shape, sizeof shape);
+    memcpy(t->local, local, sizeof local);
+    t->slab_offset = slab;
     t->numel = numel;
     t->offset = tb->off;
     t->split = split;
@@ -103,16 +113,36 @@ static void build_table(rd_vlm *m, table_builder *tb) {
   m->t_proj_b1 = add_bias(tb, "proj.b1", d);
   m->t_proj_w2 = add_matrix(tb, "proj.w2", d, d, -1, 1.0f);
   m->t_proj_b2 = add_bias(tb, "proj.b2", d);
-  m->t_tok_emb = add_table(tb, "tok_emb", m->Vp, d, 0);
+  /* Replicated: a lookup needs no communication this way, and the table
+   * (Vp x d) is small next to the LM; a vocab-parallel lookup would add an
+   * all-reduce of the whole LM input per micro-batch. */
+  m->t_tok_emb = add_table(tb, "tok_emb", m->Vp, d, -1);
   m->lm.first = tb->n;
   add_tower(tb, "lm", c->n_layers, d, c->d_ff, 1);
   m->t_lm_norm = add_norm(tb, "lm.norm", d);
   m->t_lm_head = add_matrix(tb, "lm_head", m->Vp, d, 0, 1.0f);
 }
 
+/* Whether element j of the full tensor t is in this rank's slab; *k gets
+ * its index in the slab. */
+static int in_slab(const rd_tensor *t, size_t j, size_t *k) {
+  if (t->split < 0 || (t->local[0] == t->shape[0] && t->local[1] == t->shape[1])) {
+    *k = j;
+    return 1;
+  }
+  size_t r = j / (size_t)t->shape[1], c = j % (size_t)t->shape[1];
+  size_t i = t->split == 0 ? r : c;
+  if (i < (size_t)t->slab_offset || i >= (size_t)t->slab_offset + (size_t)t->local[t->split]) return 0;
+  if (t->split == 0) r -= (size_t)t->slab_offset;
+  else c -= (size_t)t->slab_offset;
+  *k = r * (size_t)t->local[1] + c;
+  return 1;
+}
+
 static void init_params(rd_vlm *m, const int *init, const float *std_mul, uint64_t seed) {
-  /* One stream per tensor: the values do not depend on threads or on
-   * which other tensors exist before it in memory. */
+  /* One stream per tensor, drawn over the full tensor and kept where it
+   * falls in this rank's slab: the values depend neither on threads, nor on
+   * which other tensors exist before it in memory, nor on tp. */
 #pragma omp parallel for schedule(dynamic)
   for (int i = 0; i < m->n_tensors; i++) {
     const rd_tensor *t = &m->tensors[i];
@@ -123,14 +153,18 @@ static void init_params(rd_vlm *m, const int *init, const float *std_mul, uint64
       rd_rng r;
       rd_rng_init(&r, seed, RD_RNG_INIT, (uint64_t)i, 0);
       double sd = m->cfg.init_std * std_mul[i];
-      for (size_t j = 0; j < t->numel; j++) p[j] = (float)(sd * rd_rng_normal(&r));
+      size_t full = (size_t)t->shape[0] * t->shape[1], k;
+      for (size_t j = 0; j < full; j++) {
+        float v = (float)(sd * rd_rng_normal(&r));
+        if (in_slab(t, j, &k)) p[k] = v;
+      }
     }
   }
   /* Padding rows of the vocabulary are never looked up nor predicted. */
   const rd_tensor *e = &m->tensors[m->t_tok_emb], *h = &m->tensors[m->t_lm_head];
-  size_t d = (size_t)m->cfg.d_model, pad = (size_t)(m->Vp - m->V) * d;
-  memset(m->params + e->offset + (size_t)m->V * d, 0, pad * sizeof(float));
-  memset(m->params + h->offset + (size_t)m->V * d, 0, pad * sizeof(float));
+  size_t d = (size_t)m->cfg.d_model;
+  memset(m->params + e->offset + (size_t)m->V * d, 0, (size_t)(m->Vp - m->V) * d * sizeof(float));
+  memset(m->params + h->offset + (size_t)m->Vr * d, 0, (size_t)(m->Vl - m->Vr) * d * sizeof(float));
 }
 
 /* Lays the activations out in one buffer; with m->acts == NULL it only
@@ -197,9 +231,16 @@ static size_t layout_acts(rd_vlm *m) {
   m->resp = take(m, &off, Nr * d);
   m->lnf = take(m, &off, Nr * d);
   m->rstdf = take(m, &off, Nr);
-  m->logits = take(m, &off, Nr * m->Vp);
+  m->logits = take(m, &off, Nr * m->Vl);
   m->lse = take(m, &off, Nr);
-  m->dlogits = take(m, &off, Nr * m->Vp);
+  m->xstats = (double *)take(m, &off, 4 * Nr); /* 2 Nr doubles */
+  m->dlogits = take(m, &off, Nr * m->Vl);
+  if (m->tp_size > 1) {
+    m->full_logits = take(m, &off, Nr * m->Vp);
+    m->gathered = take(m, &off, Nr * m->Vp);
+  } else {
+    m->full_logits = m->logits;
+  }
   m->dlnf = take(m, &off, Nr * d);
   m->dresp = take(m, &off, Nr * d);
   return off;
@@ -237,17 +278,34 @@ static int check_cfg(const rd_model_cfg *c, int vocab_size, int n_prompt, int ma
   return RD_OK;
 }
 
-static void tower_dims(rd_tower *t, int nl, int C, int H, int dff, int T) {
+/* H and dff are the full sizes; a tower split over tp keeps 1/tp of each. */
+static void tower_dims(rd_tower *t, int nl, int C, int H, int dff, int T, const rd_comm *tp) {
+  int p = tp ? tp->size : 1;
   t->n_layers = nl;
   t->C = C;
-  t->H = H;
+  t->H = H / p;
   t->hd = H > 0 ? C / H : 0;
-  t->dff = dff;
+  t->dff = dff / p;
   t->T = T;
+  t->tp = p > 1 ? tp : NULL;
+}
+
+static int check_tp(const rd_model_cfg *c, int Vp, int p) {
+  if (c->n_heads % p || c->d_ff % p || Vp % p)
+    return rd_err(RD_EINVAL,
+                  "parallel.tp = %d must divide model.n_heads (%d), model.d_ff (%d) and the padded "
+                  "vocabulary (%d, a multiple of model.vocab_multiple = %d)",
+                  p, c->n_heads, c->d_ff, Vp, c->vocab_multiple);
+  return RD_OK;
 }
 
 int rd_vlm_init(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_t *prompt,
                 int n_prompt, int max_batch, int feature_dim, uint64_t seed) {
+  return rd_vlm_init_tp(m, cfg, vocab_size, prompt, n_prompt, max_batch, feature_dim, seed, NULL);
+}
+
+int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_t *prompt,
+                   int n_prompt, int max_batch, int feature_dim, uint64_t seed, const rd_comm *tp) {
   memset(m, 0, sizeof *m);
   RD_TRY(check_cfg(cfg, vocab_size, n_prompt, max_batch, feature_dim));
   for (int i = 0; i < n_prompt; i++)
@@ -257,6 +315,13 @@ int rd_vlm_init(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_
   m->cfg = *cfg;
   m->V = vocab_size;
   m->Vp = (vocab_size + cfg->vocab_multiple - 1) / cfg->vocab_multiple * cfg->vocab_multiple;
+  m->tp_size = tp ? tp->size : 1;
+  m->tp_rank = tp ? tp->rank : 0;
+  m->tp = m->tp_size > 1 ? tp : NULL;
+  RD_TRY(check_tp(cfg, m->Vp, m->tp_size));
+  m->Vl = m->Vp / m->tp_size;
+  m->v0 = m->tp_rank * m->Vl;
+  m->Vr = m->V - m->v0 < 0 ? 0 : m->V - m->v0 < m->Vl ? m->V - m->v0 : m->Vl;
   int g = cfg->image_size / cfg->patch;
   m->Np = g * g;
   m->Tp = n_prompt;
@@ -266,11 +331,14 @@ int rd_vlm_init(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_
   m->patch_dim = cfg->patch * cfg->patch * 3;
   m->Din = feature_dim ? feature_dim : cfg->vision_d;
   m->max_batch = max_batch;
+  /* The vision tower is replicated under tensor parallelism. */
   tower_dims(&m->vis, feature_dim ? 0 : cfg->vision_layers, cfg->vision_d, cfg->vision_heads,
-             cfg->vision_d_ff, m->Np);
-  tower_dims(&m->lm, cfg->n_layers, cfg->d_model, cfg->n_heads, cfg->d_ff, m->T);
+             cfg->vision_d_ff, m->Np, NULL);
+  tower_dims(&m->lm, cfg->n_layers, cfg->d_model, cfg->n_heads, cfg->d_ff, m->T, m->tp);
 
   table_builder tb = {0};
+  tb.tp_rank = m->tp_rank;
+  tb.tp_size = m->tp_size;
   build_table(m, &tb); /* count */
   m->n_tensors = tb.n;
   int *init = NULL;
@@ -280,7 +348,7 @@ int rd_vlm_init(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_
   std_mul = rd_calloc((size_t)tb.n, sizeof(float), "tensor table");
   int rc = RD_ENOMEM;
   if (!m->tensors || !init || !std_mul) goto fail;
-  tb = (table_builder){m->tensors, 0, 0, init, std_mul};
+  tb = (table_builder){m->tensors, 0, 0, init, std_mul, m->tp_rank, m->tp_size};
   build_table(m, &tb);
   m->n_floats = tb.off;
   for (int i = 0; i < m->n_tensors; i++) m->n_params += m->tensors[i].numel;
@@ -372,14 +440,35 @@ void rd_vlm_memory(const rd_vlm *m, size_t *bytes_params, size_t *bytes_grads, s
 
 void rd_vlm_zero_grad(rd_vlm *m) { memset(m->grads, 0, m->n_floats * sizeof(float)); }
 
-float rd_vlm_grad_norm(const rd_vlm *m) {
-  /* Per tensor, in table order: the same sum for any thread count, and the
-   * per-tensor sums are what a tensor-parallel version would all-reduce
-   * (sharded tensors) or count once (replicated ones). */
-  double ss = 0.0;
-  for (int i = 0; i < m->n_tensors; i++)
-    ss += rd_sumsq(m->grads + m->tensors[i].offset, m->tensors[i].numel);
-  return (float)sqrt(ss);
+int rd_vlm_grad_norm(const rd_vlm *m, double *norm) {
+  /* Per tensor, in table order: the same sums for any thread count. The
+   * slabs' squares are summed over tp; a replicated tensor's gradient is
+   * the same on every tp rank (its inputs and output gradients are) and
+   * counts once. A non-finite gradient on any rank makes the sum
+   * non-finite on all. */
+  double ss[2] = {0.0, 0.0}; /* split, replicated */
+  for (int i = 0; i < m->n_tensors; i++) {
+    const rd_tensor *t = &m->tensors[i];
+    ss[t->split < 0] += rd_sumsq(m->grads + t->offset, t->numel);
+  }
+  if (m->tp) RD_TRY(rd_coll_allreduce_sum_f64(m->tp, ss, 1));
+  *norm = sqrt(ss[0] + ss[1]);
+  return RD_OK;
+}
+
+int rd_vlm_params_hash(const rd_vlm *m, uint64_t *hash) {
+  uint64_t rep = RD_HASH_INIT, slabs = RD_HASH_INIT;
+  for (int i = 0; i < m->n_tensors; i++) {
+    const rd_tensor *t = &m->tensors[i];
+    const float *p = m->params + t->offset;
+    if (t->split < 0) rep = rd_hash_bytes(rep, p, t->numel * sizeof(float));
+    else slabs = rd_hash_bytes(slabs, p, t->numel * sizeof(float));
+  }
+  /* 40 bits per rank: the sum over up to 2^23 ranks stays in an int64. */
+  int64_t s = (int64_t)(slabs >> 24);
+  if (m->tp) RD_TRY(rd_coll_allreduce_sum_i64(m->tp, &s, 1));
+  *hash = rep ^ (uint64_t)s;
+  return RD_OK;
 }
 
 int rd_vlm_grads_finite(const rd_vlm *m) { return rd_all_finite(m->grads, m->n_floats); }

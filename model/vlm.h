@@ -8,7 +8,15 @@
  * (name, shape, offset, tensor-parallel split axis); gradients and the AdamW
  * moments use the same layout, so zeroing, all-reducing, clipping and
  * checkpointing are loops over the table. Activations are sized for
- * max_batch at init and allocated once. */
+ * max_batch at init and allocated once.
+ *
+ * Tensor parallelism (Megatron; docs/parallel.md): with a tp group of size
+ * p, each rank holds 1/p of the LM's attention heads and MLP units
+ * (column-parallel wqkv, wgate, wup; row-parallel wo, wdown) and 1/p of the
+ * vocabulary rows of the LM head. The buffers hold only this rank's slabs;
+ * the table keeps both the full (logical) shape, which checkpoints store,
+ * and the local one. The vision tower, the projector, the token embedding
+ * and the norms are replicated. */
 #ifndef RD_MODEL_VLM_H
 #define RD_MODEL_VLM_H
 
@@ -16,14 +24,17 @@
 #include <stdint.h>
 
 #include "io/config.h"
+#include "mpi/coll.h"
 
 #define RD_TENSOR_NAME 48
 
 typedef struct {
   char name[RD_TENSOR_NAME]; /* "lm.3.attn.wqkv" */
   int ndim;                  /* 1 or 2 */
-  int shape[2];              /* [out_features, in_features] for weights */
-  size_t numel;
+  int shape[2];              /* full logical shape: [out_features, in_features] for weights */
+  int local[2];              /* this rank's slab: shape with the split axis divided by tp */
+  int slab_offset;           /* first index of the slab along the split axis (0 if replicated) */
+  size_t numel;              /* elements of the slab (local[0] * local[1]) */
   size_t offset; /* in floats, into params, grads, adam_m and adam_v */
   int split;     /* tensor parallel: -1 replicated, 0 rows split (column-
                   * parallel, vocab-parallel), 1 columns split (row-parallel) */
@@ -75,6 +86,7 @@ typedef struct {
  * are the LOCAL head count and MLP width (tensor parallel divides them). */
 typedef struct {
   int n_layers, C, H, hd, dff, T;
+  const rd_comm *tp;        /* sums the row-parallel outputs; NULL: not split */
   int first;                /* table index of block 0's first tensor */
   float *rope_cos, *rope_sin; /* [T, hd/2] */
   rd_block_acts *acts;      /* [n_layers] */
@@ -91,6 +103,10 @@ typedef struct {
 typedef struct {
   rd_model_cfg cfg;
   int V, Vp;          /* vocabulary, padded to cfg.vocab_multiple */
+  const rd_comm *tp;  /* the tensor-parallel group, or NULL (one rank) */
+  int tp_rank, tp_size;
+  int v0, Vl, Vr;     /* this rank's head rows: vocabulary ids [v0, v0 + Vl),
+                       * of which the first Vr are real (not padding) */
   int Np, Tp, L, T;   /* image tokens, prompt, response, whole sequence */
   int feature_dim;    /* 0: images through the vision tower; else Dv */
   int Din;            /* projector input width */
@@ -116,7 +132,10 @@ typedef struct {
   float *vnorm, *vrstd; /* [Nv, Cv], [Nv] */
   float *proj_h, *proj_g, *proj_out; /* [Nv, d] before GELU, after, output */
   float *resp, *lnf, *rstdf; /* [Nr, d], [Nr, d], [Nr] */
-  float *logits, *lse;       /* [Nr, Vp], [Nr] */
+  float *logits, *lse;       /* [Nr, Vl] this rank's columns, [Nr] */
+  double *xstats;            /* [2, Nr] sum of exponentials, target logit */
+  float *full_logits;        /* [Nr, Vp] gathered rows for decoding (= logits when tp = 1) */
+  float *gathered;           /* [tp, Nr, Vl] all-gather scratch (tp > 1) */
   float *dlogits, *dlnf, *dresp, *dproj_out, *dproj_g, *dproj_h, *dvnorm;
   int32_t *ids;       /* [B, T] token ids, -1 at image positions */
   int32_t *y;         /* [B, L] copy of the last targets */
@@ -130,9 +149,17 @@ typedef struct {
 /* prompt: the fixed instruction token ids. feature_dim 0: the model reads
  * images; > 0: it reads precomputed features [B, Np, feature_dim] with
  * Np = (image_size / patch)^2 and has no vision tower. Parameters are
- * initialised from rd_rng streams (seed, RD_RNG_INIT, tensor index). */
+ * initialised from rd_rng streams (seed, RD_RNG_INIT, tensor index) over
+ * the FULL tensor, each rank keeping its slab, so any tp starts from the
+ * same model. */
 int rd_vlm_init(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_t *prompt,
                 int n_prompt, int max_batch, int feature_dim, uint64_t seed);
+/* The same, tensor-parallel over tp (NULL or one rank: not split). The
+ * model keeps the pointer: tp must outlive it. Every call below that says
+ * "collective" is then collective over tp. tp must divide n_heads, d_ff and
+ * the padded vocabulary. */
+int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_t *prompt,
+                   int n_prompt, int max_batch, int feature_dim, uint64_t seed, const rd_comm *tp);
 void rd_vlm_free(rd_vlm *m);
 
 const rd_tensor *rd_vlm_tensors(const rd_vlm *m, int *n);
@@ -141,18 +168,29 @@ const rd_tensor *rd_vlm_find(const rd_vlm *m, const char *name);
 void rd_vlm_memory(const rd_vlm *m, size_t *bytes_params, size_t *bytes_grads, size_t *bytes_opt,
                    size_t *bytes_acts);
 
-/* Forward on a batch. With y and w set, *loss = sum_i w_i CE(logits_i, y_i)
- * (loss may be NULL); with both NULL only logits are computed. The batch's
- * arrays are copied as needed and may change after the call. */
+/* Forward on a batch (collective). With y and w set, *loss = sum_i w_i
+ * CE(logits_i, y_i) (loss may be NULL), from the vocab-parallel
+ * cross-entropy: the full rows of logits are never gathered. With both NULL
+ * only logits are computed, and under tp gathered to full rows on every
+ * rank (decoding needs the whole distribution). The batch's arrays are
+ * copied as needed and may change after the call. */
 int rd_vlm_forward(rd_vlm *m, const rd_batch *b, float *loss);
-/* [B, L, Vp] of the last forward; padding columns hold -INFINITY. */
+/* [B, L, Vp] of the last forward; padding columns hold -INFINITY. Under
+ * tp > 1 only after a logits-only forward. */
 const float *rd_vlm_logits(const rd_vlm *m);
-/* Gradients of the last forward's loss, ADDED to m->grads. */
+/* Gradients of the last forward's loss, ADDED to m->grads (collective). */
 int rd_vlm_backward(rd_vlm *m);
 void rd_vlm_zero_grad(rd_vlm *m);
-/* L2 norm of all gradients (deterministic). */
-float rd_vlm_grad_norm(const rd_vlm *m);
+/* L2 norm of all gradients of the whole model (collective: the slabs'
+ * squares summed over tp, replicated tensors counted once). Non-finite
+ * when any rank's gradients are, so every rank skips a bad step alike. */
+int rd_vlm_grad_norm(const rd_vlm *m, double *norm);
 int rd_vlm_grads_finite(const rd_vlm *m);
+/* A hash of the whole model's parameters that every rank holding a replica
+ * of it gets alike (collective over tp): the replicated tensors hashed,
+ * plus the sum over tp of each rank's hash of its slabs. Ranks whose hashes
+ * differ hold models that drifted apart. */
+int rd_vlm_params_hash(const rd_vlm *m, uint64_t *hash);
 /* One AdamW step over every tensor; gradients are multiplied by grad_scale
  * first (clipping, averaging). Weight decay only where tensor.decay. */
 int rd_vlm_adamw_step(rd_vlm *m, const rd_adamw_cfg *c, int step, float lr, float grad_scale);
@@ -162,9 +200,9 @@ enum { RD_BLOCK_TENSORS = 7 }; /* tensors per block, in rd_block_w order */
 /* Views of layer `layer` of tower t inside buf (params or grads). */
 void rd_block_view(const rd_vlm *m, const rd_tower *t, float *buf, int layer, rd_block_w *w);
 /* Runs all blocks: t->acts[0].x holds the input, t->out gets the output. */
-void rd_tower_forward(const rd_vlm *m, rd_tower *t, int B);
+int rd_tower_forward(const rd_vlm *m, rd_tower *t, int B);
 /* On entry t->dx holds d(t->out); on return d(t->acts[0].x). Weight
  * gradients are added to m->grads. */
-void rd_tower_backward(rd_vlm *m, rd_tower *t, int B);
+int rd_tower_backward(rd_vlm *m, rd_tower *t, int B);
 
 #endif

@@ -1,5 +1,13 @@
 /* The VLM's forward and backward passes over the whole sequence
- * [image (Np)][prompt (Tp)][response (L)]. */
+ * [image (Np)][prompt (Tp)][response (L)].
+ *
+ * Under tensor parallelism the image encoder, the embeddings and the norms
+ * run replicated on every rank of the tp group (same inputs, same
+ * parameters, so the same values); the LM blocks communicate inside
+ * model/block.c; the LM head is vocab-parallel: each rank computes the
+ * logits of its vocabulary rows, the cross-entropy combines row max, sums of
+ * exponentials and target logits over the group, and in backward the
+ * gradient of the normed LM output is summed over the group. */
 #include <math.h>
 #include <string.h>
 
@@ -37,7 +45,7 @@ static int check_batch(const rd_vlm *m, const rd_batch *b) {
 }
 
 /* Image tokens [Nv, d] of the projector, from images or features. */
-static void encode_image(rd_vlm *m, const rd_batch *b) {
+static int encode_image(rd_vlm *m, const rd_batch *b) {
   const int B = b->B, Nv = B * m->Np, d = m->cfg.d_model;
   const float *proj_in;
   if (m->feature_dim == 0) {
@@ -46,7 +54,7 @@ static void encode_image(rd_vlm *m, const rd_batch *b) {
     rd_matmul_forward(t->acts[0].x, m->patches, P(m->t_patch_w), P(m->t_patch_b), Nv,
                       m->patch_dim, t->C);
     rd_posemb_forward(t->acts[0].x, P(m->t_pos), B, m->Np, t->C);
-    rd_tower_forward(m, t, B);
+    RD_TRY(rd_tower_forward(m, t, B));
     rd_rmsnorm_forward(m->vnorm, m->vrstd, t->out, P(m->t_vnorm), Nv, t->C,
                        (float)m->cfg.norm_eps);
     proj_in = m->vnorm;
@@ -57,6 +65,36 @@ static void encode_image(rd_vlm *m, const rd_batch *b) {
   rd_matmul_forward(m->proj_h, proj_in, P(m->t_proj_w1), P(m->t_proj_b1), Nv, m->Din, d);
   rd_gelu_forward(m->proj_g, m->proj_h, (size_t)Nv * d);
   rd_matmul_forward(m->proj_out, m->proj_g, P(m->t_proj_w2), P(m->t_proj_b2), Nv, d, d);
+  return RD_OK;
+}
+
+/* The vocab-parallel cross-entropy of the local logits [Nr, Vl]. */
+static int xent(rd_vlm *m, int Nr, double *loss) {
+  float *mx = m->lse; /* the row max, then overwritten by the log-sum-exp */
+  double *sumexp = m->xstats, *target = m->xstats + Nr;
+  rd_xent_rowmax(mx, m->logits, Nr, m->Vr, m->Vl);
+  if (m->tp) RD_TRY(rd_coll_allreduce_max_f32(m->tp, mx, (size_t)Nr));
+  rd_xent_rowstats(sumexp, target, m->logits, mx, m->y, m->w, Nr, m->Vr, m->Vl, m->v0);
+  if (m->tp) RD_TRY(rd_coll_allreduce_sum_f64(m->tp, m->xstats, 2 * (size_t)Nr));
+  *loss = rd_xent_finish(m->lse, mx, sumexp, target, m->w, Nr);
+  return RD_OK;
+}
+
+/* Full rows [Nr, Vp] of logits on every rank, for decoding; padding
+ * columns -inf so no argmax or softmax of a decoder picks them. */
+static int full_logits(rd_vlm *m, int Nr) {
+  if (m->tp) {
+    const size_t slab = (size_t)Nr * m->Vl;
+    RD_TRY(rd_coll_allgather_f32(m->tp, m->logits, m->gathered, slab));
+    for (int r = 0; r < m->tp_size; r++)
+      for (int n = 0; n < Nr; n++)
+        memcpy(m->full_logits + (size_t)n * m->Vp + (size_t)r * m->Vl,
+               m->gathered + r * slab + (size_t)n * m->Vl, (size_t)m->Vl * sizeof(float));
+  }
+  if (m->Vp > m->V)
+    for (int n = 0; n < Nr; n++)
+      for (int v = m->V; v < m->Vp; v++) m->full_logits[(size_t)n * m->Vp + v] = -INFINITY;
+  return RD_OK;
 }
 
 int rd_vlm_forward(rd_vlm *m, const rd_batch *b, float *loss) {
@@ -64,7 +102,7 @@ int rd_vlm_forward(rd_vlm *m, const rd_batch *b, float *loss) {
   RD_TRY(check_batch(m, b));
   const int B = b->B, T = m->T, Np = m->Np, L = m->L, d = m->cfg.d_model, Nr = B * L;
   const int r0 = Np + m->Tp; /* first response position */
-  encode_image(m, b);
+  RD_TRY(encode_image(m, b));
 
   /* The LM input: image tokens, then embedded prompt and response tokens. */
   float *x0 = m->lm.acts[0].x;
@@ -76,7 +114,7 @@ int rd_vlm_forward(rd_vlm *m, const rd_batch *b, float *loss) {
     memcpy(x0 + (size_t)s * T * d, m->proj_out + (size_t)s * Np * d, (size_t)Np * d * sizeof(float));
   }
   rd_embedding_forward(x0, m->ids, P(m->t_tok_emb), B * T, d);
-  rd_tower_forward(m, &m->lm, B);
+  RD_TRY(rd_tower_forward(m, &m->lm, B));
 
   /* The head only at the response positions; the final RMSNorm is per row,
    * so normalising just those rows is the same. */
@@ -84,27 +122,26 @@ int rd_vlm_forward(rd_vlm *m, const rd_batch *b, float *loss) {
     memcpy(m->resp + (size_t)s * L * d, m->lm.out + ((size_t)s * T + r0) * d,
            (size_t)L * d * sizeof(float));
   rd_rmsnorm_forward(m->lnf, m->rstdf, m->resp, P(m->t_lm_norm), Nr, d, (float)m->cfg.norm_eps);
-  /* TP: vocab-parallel head, each rank computes its own columns. */
-  rd_matmul_forward(m->logits, m->lnf, P(m->t_lm_head), NULL, Nr, d, m->Vp);
+  /* Vocab-parallel head: this rank's rows of the vocabulary. */
+  rd_matmul_forward(m->logits, m->lnf, P(m->t_lm_head), NULL, Nr, d, m->Vl);
 
   m->has_targets = b->y != NULL;
   m->loss = 0.0;
   if (m->has_targets) {
     memcpy(m->y, b->y, (size_t)Nr * sizeof(int32_t));
     memcpy(m->w, b->w, (size_t)Nr * sizeof(float));
-    m->loss = rd_xent_forward(m->lse, m->logits, m->y, m->w, Nr, m->V, m->Vp);
+    RD_TRY(xent(m, Nr, &m->loss));
+    /* Without tp the logits are the full rows: keep rd_vlm_logits valid. */
+    if (!m->tp) RD_TRY(full_logits(m, Nr));
+  } else {
+    RD_TRY(full_logits(m, Nr));
   }
-  /* Padding columns are outside the softmax above; -inf keeps them out of
-   * any argmax or softmax a decoder does on the logits. */
-  if (m->Vp > m->V)
-    for (int n = 0; n < Nr; n++)
-      for (int v = m->V; v < m->Vp; v++) m->logits[(size_t)n * m->Vp + v] = -INFINITY;
   if (loss) *loss = (float)m->loss;
   m->B = B;
   return RD_OK;
 }
 
-const float *rd_vlm_logits(const rd_vlm *m) { return m->logits; }
+const float *rd_vlm_logits(const rd_vlm *m) { return m->full_logits; }
 
 int rd_vlm_backward(rd_vlm *m) {
   if (m->B == 0 || !m->has_targets)
@@ -114,12 +151,13 @@ int rd_vlm_backward(rd_vlm *m) {
   const int r0 = Np + m->Tp;
   rd_tower *lm = &m->lm;
 
-  memset(m->dlogits, 0, (size_t)Nr * m->Vp * sizeof(float));
-  rd_xent_backward(m->dlogits, m->logits, m->lse, m->y, m->w, Nr, m->V, m->Vp);
+  memset(m->dlogits, 0, (size_t)Nr * m->Vl * sizeof(float));
+  rd_xent_backward_slab(m->dlogits, m->logits, m->lse, m->y, m->w, Nr, m->Vr, m->Vl, m->v0);
   memset(m->dlnf, 0, (size_t)Nr * d * sizeof(float));
   rd_matmul_backward(m->dlnf, G(m->t_lm_head), NULL, m->dlogits, m->lnf, P(m->t_lm_head), Nr, d,
-                     m->Vp);
-  /* TP all-reduce (sum) of dlnf here (vocab-parallel head) */
+                     m->Vl);
+  /* Each rank's head rows give a partial sum of the gradient. */
+  if (m->tp) RD_TRY(rd_coll_allreduce_sum_f32(m->tp, m->dlnf, (size_t)Nr * d));
   memset(m->dresp, 0, (size_t)Nr * d * sizeof(float));
   rd_rmsnorm_backward(m->dresp, G(m->t_lm_norm), m->dlnf, m->resp, P(m->t_lm_norm), m->rstdf, Nr,
                       d);
@@ -129,7 +167,7 @@ int rd_vlm_backward(rd_vlm *m) {
   for (int s = 0; s < B; s++)
     memcpy(lm->dx + ((size_t)s * T + r0) * d, m->dresp + (size_t)s * L * d,
            (size_t)L * d * sizeof(float));
-  rd_tower_backward(m, lm, B);
+  RD_TRY(rd_tower_backward(m, lm, B));
   rd_embedding_backward(G(m->t_tok_emb), lm->dx, m->ids, B * T, d);
 
   for (int s = 0; s < B; s++)
@@ -152,7 +190,7 @@ int rd_vlm_backward(rd_vlm *m) {
   memset(vis->dx, 0, (size_t)Nv * vis->C * sizeof(float));
   rd_rmsnorm_backward(vis->dx, G(m->t_vnorm), m->dvnorm, vis->out, P(m->t_vnorm), m->vrstd, Nv,
                       vis->C);
-  rd_tower_backward(m, vis, B);
+  RD_TRY(rd_tower_backward(m, vis, B));
   rd_posemb_backward(G(m->t_pos), vis->dx, B, Np, vis->C);
   rd_matmul_backward(NULL, G(m->t_patch_w), G(m->t_patch_b), vis->dx, m->patches,
                      P(m->t_patch_w), Nv, m->patch_dim, vis->C);

@@ -86,10 +86,12 @@ static int run_setting(eval_ctx *c, const char *model, rd_decode_mode mode, int 
     }
   }
   RD_TRY(rd_stage_agree(c->env, s));
-  RD_TRY(rd_coll_allreduce_sum_i64(&c->env->grid.world, counts, RD_SCORE_NCOUNTS + 1));
+  /* Over dp: the ranks of one tensor-parallel replica decode the same
+   * samples, and world rank 0 is dp rank 0 of its replica. */
+  RD_TRY(rd_coll_allreduce_sum_i64(&c->env->grid.dp, counts, RD_SCORE_NCOUNTS + 1));
   double dt = rd_time_now() - t0;
   rd_coll_records rec;
-  RD_TRY(rd_coll_gather_records(&c->env->grid.world, c->tokens, (size_t)c->count * L * sizeof(int32_t), 0, &rec));
+  RD_TRY(rd_coll_gather_records(&c->env->grid.dp, c->tokens, (size_t)c->count * L * sizeof(int32_t), 0, &rec));
   if (c->env->is_root) {
     row *r = &c->rows[c->n_rows++];
     snprintf(r->model, sizeof r->model, "%s", model);

@@ -13,8 +13,8 @@ int rd_infer_init(rd_vlm *m, const rd_stage_env *env, int max_batch, int feature
   int32_t prompt[64];
   int n_prompt = 0;
   RD_TRY(rd_stage_prompt(env, prompt, &n_prompt));
-  return rd_vlm_init(m, &env->cfg.model, rd_vocab_size(&env->vocab), prompt, n_prompt, max_batch, feature_dim,
-                     env->cfg.train.seed);
+  return rd_vlm_init_tp(m, &env->cfg.model, rd_vocab_size(&env->vocab), prompt, n_prompt, max_batch, feature_dim,
+                        env->cfg.train.seed, &env->grid.tp);
 }
 
 int rd_infer_load(rd_vlm *m, const rd_stage_env *env, const char *ckpt, char *loaded, size_t n_loaded,
@@ -69,7 +69,12 @@ void rd_infer_ckpt_table(const rd_vlm *m, int with_moments, rd_ckpt_tensor *ct) 
     c->name = tab[i].name;
     c->ndim = tab[i].ndim;
     for (int d = 0; d < tab[i].ndim; d++) c->shape[d] = tab[i].shape[d];
-    c->split_axis = -1;
+    int ax = tab[i].split;
+    c->split_axis = ax >= 0 && tab[i].local[ax] < tab[i].shape[ax] ? ax : -1;
+    if (c->split_axis >= 0) {
+      c->slab_offset = tab[i].slab_offset;
+      c->slab_count = tab[i].local[ax];
+    }
     c->param = m->params + tab[i].offset;
     c->m = with_moments ? m->adam_m + tab[i].offset : NULL;
     c->v = with_moments ? m->adam_v + tab[i].offset : NULL;

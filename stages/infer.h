@@ -22,8 +22,9 @@ int rd_infer_load(rd_vlm *m, const rd_stage_env *env, const char *ckpt, char *lo
                   long long *step);
 
 /* The checkpoint view of the model's tensor table: ct [n tensors] points
- * into params (and the AdamW moments when with_moments). Every rank holds
- * whole tensors until tensor parallelism splits them. */
+ * into params (and the AdamW moments when with_moments). A tensor split by
+ * tensor parallelism is this rank's slab of the full tensor along its split
+ * axis; the file holds the full tensor, so any tp reads it back. */
 void rd_infer_ckpt_table(const rd_vlm *m, int with_moments, rd_ckpt_tensor *ct);
 
 /* Decoding options from the config (eval.block, eval.temperature,

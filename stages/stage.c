@@ -34,9 +34,6 @@ int rd_stage_begin(rd_stage_env *env, const rd_cli *cli) {
   RD_TRY(rd_grid_check_same(&env->grid, rd_config_hash(&env->cfg), "config"));
   RD_TRY(rd_grid_check_divides(&env->grid, "model.n_heads", env->cfg.model.n_heads));
   RD_TRY(rd_grid_check_divides(&env->grid, "model.d_ff", env->cfg.model.d_ff));
-  if (env->grid.tp_size > 1)
-    return rd_err(RD_EINVAL, "parallel.tp = %d: tensor parallelism is not in this build yet; use parallel.tp = 1",
-                  env->grid.tp_size);
   rd_ops_set_threads(env->cfg.train.threads);
   return rd_run_path(env->data_dir, sizeof env->data_dir, env->cfg.run_dir, "data");
 }

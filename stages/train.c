@@ -9,6 +9,7 @@
 #include "io/err.h"
 #include "io/fs.h"
 #include "model/ops.h"
+#include "mpi/check.h"
 #include "mpi/coll.h"
 #include "stages/infer.h"
 #include "stages/rundir.h"
@@ -50,7 +51,13 @@ static int save(rd_trainer *t, double loss) {
   fill_meta(t, &meta, yaml, loss);
   char path[RD_PATH_MAX];
   double t0 = rd_time_now();
-  int s = ckpt_table(t, 1);
+  /* Replicas (dp copies, and the tensors every tp rank holds whole) must
+   * be bitwise equal; a checkpoint would otherwise keep one rank's copy
+   * and hide the drift. */
+  uint64_t h = 0;
+  int s = rd_vlm_params_hash(&t->model, &h);
+  if (s == RD_OK) s = rd_grid_check_same(&t->env->grid, h, "the model's parameters (replicas drifted apart)");
+  if (s == RD_OK) s = ckpt_table(t, 1);
   if (s == RD_OK)
     s = rd_ckpt_save(t->ckpt_dir, t->ct, t->n_ct, &meta, t->env->cfg.train.keep, t->env->grid.world.mpi, path,
                      sizeof path);
@@ -111,8 +118,8 @@ static int setup(rd_trainer *t) {
   int32_t prompt[64];
   int n_prompt;
   RD_TRY(rd_stage_prompt(env, prompt, &n_prompt));
-  RD_TRY(rd_vlm_init(&t->model, &cfg->model, rd_vocab_size(&env->vocab), prompt, n_prompt, t->micro, 0,
-                     cfg->train.seed));
+  RD_TRY(rd_vlm_init_tp(&t->model, &cfg->model, rd_vocab_size(&env->vocab), prompt, n_prompt, t->micro, 0,
+                        cfg->train.seed, &env->grid.tp));
   RD_TRY(rd_shard_batch_init(&t->data, &t->train.info, t->micro));
   const int L = cfg->model.gen_len;
   RD_ALLOC(t->x, (size_t)t->micro * L, "batch inputs");
@@ -255,7 +262,7 @@ static int train_step(rd_trainer *t, double *loss, double *gnorm, float *lr, int
   }
   if (poisoned(t->step + 1)) sum = NAN;
   *loss = sum;
-  *gnorm = rd_vlm_grad_norm(&t->model);
+  RD_TRY(rd_vlm_grad_norm(&t->model, gnorm));
   *lr = rd_lr_schedule((int)t->step + 1, (float)cfg->train.lr, cfg->train.warmup, t->spec.steps,
                        (float)cfg->train.min_lr_frac);
   *applied = isfinite(sum) && isfinite(*gnorm) && rd_vlm_grads_finite(&t->model);

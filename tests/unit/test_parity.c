@@ -175,7 +175,9 @@ static void pytorch_parity(void) {
     CHECK_OK(rd_vlm_forward(&m, &b, &loss));
     CHECK_OK(rd_vlm_backward(&m));
     losses[step - 1] = m.loss;
-    float scale = rd_clip_scale(rd_vlm_grad_norm(&m), clip);
+    double gn;
+    CHECK_OK(rd_vlm_grad_norm(&m, &gn));
+    float scale = rd_clip_scale(gn, clip);
     clipped += scale < 1.0f;
     float lr_t = rd_lr_schedule(step, (float)lr, warmup, total, (float)min_frac);
     CHECK_OK(rd_vlm_adamw_step(&m, &ac, step, lr_t, scale));
