@@ -101,12 +101,13 @@ static void build_table(rd_vlm *m, table_builder *tb) {
   int d = c->d_model, Cv = c->vision_d;
   m->t_patch_w = m->t_patch_b = m->t_pos = m->t_vnorm = -1;
   if (m->feature_dim == 0) {
-    /* The vision tower is small and replicated under tensor parallelism. */
+    /* The tower's blocks are split like the LM's; the patch embedding and
+     * position table before it are replicated. */
     m->t_patch_w = add_matrix(tb, "vis.patch.w", Cv, m->patch_dim, -1, 1.0f);
     m->t_patch_b = add_bias(tb, "vis.patch.b", Cv);
     m->t_pos = add_table(tb, "vis.pos", m->Np, Cv, -1);
     m->vis.first = tb->n;
-    add_tower(tb, "vis", c->vision_layers, Cv, c->vision_d_ff, 0);
+    add_tower(tb, "vis", c->vision_layers, Cv, c->vision_d_ff, 1);
     m->t_vnorm = add_norm(tb, "vis.norm", Cv);
   }
   m->t_proj_w1 = add_matrix(tb, "proj.w1", d, m->Din, -1, 1.0f);
@@ -290,12 +291,15 @@ static void tower_dims(rd_tower *t, int nl, int C, int H, int dff, int T, const 
   t->tp = p > 1 ? tp : NULL;
 }
 
-static int check_tp(const rd_model_cfg *c, int Vp, int p) {
+static int check_tp(const rd_model_cfg *c, int Vp, int p, int vision) {
   if (c->n_heads % p || c->d_ff % p || Vp % p)
     return rd_err(RD_EINVAL,
                   "parallel.tp = %d must divide model.n_heads (%d), model.d_ff (%d) and the padded "
                   "vocabulary (%d, a multiple of model.vocab_multiple = %d)",
                   p, c->n_heads, c->d_ff, Vp, c->vocab_multiple);
+  if (vision && (c->vision_heads % p || c->vision_d_ff % p))
+    return rd_err(RD_EINVAL, "parallel.tp = %d must divide model.vision_heads (%d) and model.vision_d_ff (%d)", p,
+                  c->vision_heads, c->vision_d_ff);
   return RD_OK;
 }
 
@@ -318,7 +322,7 @@ int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int
   m->tp_size = tp ? tp->size : 1;
   m->tp_rank = tp ? tp->rank : 0;
   m->tp = m->tp_size > 1 ? tp : NULL;
-  RD_TRY(check_tp(cfg, m->Vp, m->tp_size));
+  RD_TRY(check_tp(cfg, m->Vp, m->tp_size, feature_dim == 0 && cfg->vision_layers > 0));
   m->Vl = m->Vp / m->tp_size;
   m->v0 = m->tp_rank * m->Vl;
   m->Vr = m->V - m->v0 < 0 ? 0 : m->V - m->v0 < m->Vl ? m->V - m->v0 : m->Vl;
@@ -331,9 +335,8 @@ int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int
   m->patch_dim = cfg->patch * cfg->patch * 3;
   m->Din = feature_dim ? feature_dim : cfg->vision_d;
   m->max_batch = max_batch;
-  /* The vision tower is replicated under tensor parallelism. */
   tower_dims(&m->vis, feature_dim ? 0 : cfg->vision_layers, cfg->vision_d, cfg->vision_heads,
-             cfg->vision_d_ff, m->Np, NULL);
+             cfg->vision_d_ff, m->Np, m->tp);
   tower_dims(&m->lm, cfg->n_layers, cfg->d_model, cfg->n_heads, cfg->d_ff, m->T, m->tp);
 
   table_builder tb = {0};

@@ -13,10 +13,11 @@
  * Tensor parallelism (Megatron; docs/parallel.md): with a tp group of size
  * p, each rank holds 1/p of the LM's attention heads and MLP units
  * (column-parallel wqkv, wgate, wup; row-parallel wo, wdown) and 1/p of the
- * vocabulary rows of the LM head. The buffers hold only this rank's slabs;
- * the table keeps both the full (logical) shape, which checkpoints store,
- * and the local one. The vision tower, the projector, the token embedding
- * and the norms are replicated. */
+ * vocabulary rows of the LM head, and the vision tower's blocks are split
+ * the same way. The buffers hold only this rank's slabs; the table keeps
+ * both the full (logical) shape, which checkpoints store, and the local
+ * one. The patch embedding, position table, projector, token embedding and
+ * the norms are replicated. */
 #ifndef RD_MODEL_VLM_H
 #define RD_MODEL_VLM_H
 
@@ -156,8 +157,9 @@ int rd_vlm_init(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_
                 int n_prompt, int max_batch, int feature_dim, uint64_t seed);
 /* The same, tensor-parallel over tp (NULL or one rank: not split). The
  * model keeps the pointer: tp must outlive it. Every call below that says
- * "collective" is then collective over tp. tp must divide n_heads, d_ff and
- * the padded vocabulary. */
+ * "collective" is then collective over tp. tp must divide n_heads, d_ff,
+ * the padded vocabulary and, with a vision tower, vision_heads and
+ * vision_d_ff. */
 int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int32_t *prompt,
                    int n_prompt, int max_batch, int feature_dim, uint64_t seed, const rd_comm *tp);
 void rd_vlm_free(rd_vlm *m);

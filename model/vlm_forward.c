@@ -1,10 +1,10 @@
 /* The VLM's forward and backward passes over the whole sequence
  * [image (Np)][prompt (Tp)][response (L)].
  *
- * Under tensor parallelism the image encoder, the embeddings and the norms
- * run replicated on every rank of the tp group (same inputs, same
- * parameters, so the same values); the LM blocks communicate inside
- * model/block.c; the LM head is vocab-parallel: each rank computes the
+ * Under tensor parallelism the patch embedding, projector, token embedding
+ * and norms run replicated on every rank of the tp group (same inputs, same
+ * parameters, so the same values); the blocks of both towers communicate
+ * inside model/block.c; the LM head is vocab-parallel: each rank computes the
  * logits of its vocabulary rows, the cross-entropy combines row max, sums of
  * exponentials and target logits over the group, and in backward the
  * gradient of the normed LM output is summed over the group. */

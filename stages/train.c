@@ -56,7 +56,7 @@ static int save(rd_trainer *t, double loss) {
    * and hide the drift. */
   uint64_t h = 0;
   int s = rd_vlm_params_hash(&t->model, &h);
-  if (s == RD_OK) s = rd_grid_check_same(&t->env->grid, h, "the model's parameters (replicas drifted apart)");
+  if (s == RD_OK) s = rd_grid_check_same(&t->env->grid, h, "the model (its replicas drifted apart)");
   if (s == RD_OK) s = ckpt_table(t, 1);
   if (s == RD_OK)
     s = rd_ckpt_save(t->ckpt_dir, t->ct, t->n_ct, &meta, t->env->cfg.train.keep, t->env->grid.world.mpi, path,

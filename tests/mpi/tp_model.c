@@ -35,8 +35,8 @@ static rd_model_cfg cfg(int n_heads) {
   c.d_ff = 24;
   c.vision_layers = 1;
   c.vision_d = 8;
-  c.vision_heads = 2;
-  c.vision_d_ff = 12;
+  c.vision_heads = 4;
+  c.vision_d_ff = 16;
   c.image_size = 16;
   c.patch = 8;
   c.gen_len = 8;
@@ -87,8 +87,10 @@ static void compare(const rd_grid *g) {
   rd_model_cfg c = cfg(4);
   static const int32_t prompt[3] = {1, 4, 7};
   rd_vlm whole, part;
-  CHECK_OK(rd_vlm_init(&whole, &c, V, prompt, 3, B, 0, 42));
-  CHECK_OK(rd_vlm_init_tp(&part, &c, V, prompt, 3, B, 0, 42, &g->tp));
+  if (rd_vlm_init(&whole, &c, V, prompt, 3, B, 0, 42) || rd_vlm_init_tp(&part, &c, V, prompt, 3, B, 0, 42, &g->tp)) {
+    fprintf(stderr, "tp_model: %s\n", rd_err_msg());
+    MPI_Abort(MPI_COMM_WORLD, 1);
+  }
   CHECK(whole.n_tensors == part.n_tensors);
   CHECK(part.Vl == 16 / g->tp_size && part.v0 == g->tp_rank * part.Vl);
 
@@ -177,6 +179,9 @@ static void compare(const rd_grid *g) {
   if (g->tp_size > 2) {
     rd_model_cfg bad = cfg(2);
     CHECK_ERR(rd_vlm_init_tp(&part, &bad, V, prompt, 3, B, 0, 42, &g->tp), "must divide model.n_heads (2)");
+    bad = cfg(4);
+    bad.vision_heads = 2;
+    CHECK_ERR(rd_vlm_init_tp(&part, &bad, V, prompt, 3, B, 0, 42, &g->tp), "must divide model.vision_heads (2)");
   }
 }
 
