@@ -152,6 +152,7 @@ static int restore(rd_trainer *t, int *resumed) {
   meta.vocab_hash = rd_vocab_hash(&t->env->vocab);
   char path[RD_PATH_MAX];
   RD_TRY(ckpt_table(t, 1));
+  double t0 = rd_time_now();
   int s = rd_ckpt_load_latest(t->ckpt_dir, t->ct, t->n_ct, &meta, t->env->grid.world.mpi, path, sizeof path);
   RD_TRY(s);
   *resumed = s == 0;
@@ -159,7 +160,9 @@ static int restore(rd_trainer *t, int *resumed) {
     t->step = meta.step;
     t->bad_steps = meta.bad_steps;
     rd_ckpt_meta_free(&meta);
-    if (t->env->is_root) fprintf(stderr, "%s: resuming from %s at step %" PRId64 "\n", t->spec.stage, path, t->step);
+    if (t->env->is_root)
+      fprintf(stderr, "%s: resuming from %s at step %" PRId64 " (%.2f s)\n", t->spec.stage, path, t->step,
+              rd_time_now() - t0);
     return RD_OK;
   }
   if (!t->spec.init_from) return RD_OK;
