@@ -121,7 +121,9 @@ for launch in default no_kill; do
   expect_fatal "corrupt chunk, 2 ranks ($launch)" \
     "^rediff: rank [01]: .*data/train-00000\.h5: dataset /images: H5Dread failed" \
     "${mpi[@]}" "${opts[@]}" -np 2 "${each[@]}" "$REDIFF" "${run[@]}"
-  # Mid-run: steps before the one that reads sample 64 were trained.
+  # Mid-run: steps before the one that reads sample 64 were trained (with
+  # train.seed 1 it is in the batch of step 3, on rank 1; should a change of
+  # the data order put it in step 1, corrupt sample 129 of train-00001.h5).
   grep -q '"kind":"train"' "$tmp/run/logs/base.jsonl" || fail "the corrupt sample was read before the first step"
   ! grep -q '"step":10,' "$tmp/run/logs/base.jsonl" || fail "training finished over a corrupt sample"
   [ ! -f "$tmp/run/done/base" ] || fail "a failed stage wrote its done marker"
