@@ -76,8 +76,10 @@ static int end_mpi(int code) {
       MPI_Test(&req, &done, MPI_STATUS_IGNORE);
       if (!done) nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
     }
-    /* Failed together: one line, from rank 0. Failed alone: its own line. */
-    if (!done || rank == 0) fprintf(stderr, "rediff: %s\n", rd_err_msg());
+    /* Failed together: one line, from rank 0. Failed alone: its own line,
+     * naming the rank, since only that rank's node saw the problem. */
+    if (!done) fprintf(stderr, "rediff: rank %d: %s\n", rank, rd_err_msg());
+    else if (rank == 0) fprintf(stderr, "rediff: %s\n", rd_err_msg());
     if (!done) {
       fflush(stderr);
       MPI_Abort(MPI_COMM_WORLD, code);
