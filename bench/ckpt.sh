@@ -8,6 +8,7 @@
 #
 #   bench/ckpt.sh [path/to/rediff]
 set -euo pipefail
+[ -n "${RD_BENCH_DEBUG:-}" ] && set -x
 here=$(cd "$(dirname "$0")/.." && pwd)
 rediff=${1:-$here/build/rediff}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
@@ -22,16 +23,16 @@ for save in 1x1 2x1 1x2; do
   sdp=${save%x*} stp=${save#*x}
   run="$tmp/s$save"
   mkdir -p "$run" && cp -r "$tmp/data0/data" "$tmp/data0/done" "$run/"
-  launch $((sdp * stp)) "$rediff" base "${cfg[@]}" --run-dir "$run" --set parallel.tp="$stp" \
-    --set base.steps=1 --set train.ckpt_every=1 2>"$run.err"
+  launch $((sdp * stp)) "$rediff" base "${cfg[@]}" --run-dir "$run" --set parallel.tp="$stp" --set parallel.ranks=$((sdp * stp)) \
+    --set base.steps=1 --set train.ckpt_every=1 2>"$run.err" || { cat "$run.err"; exit 1; }
   save_s=$(sed -n 's/.*step 1: checkpoint .* (\([0-9.]*\) s)$/\1/p' "$run.err")
   mb=$(du -m "$run/ckpt/base/step-00000001.h5" | cut -f1)
   for load in 1x1 1x2; do
     ldp=${load%x*} ltp=${load#*x}
     cp -r "$run" "$run.$load"
     rm -f "$run.$load/done/base"
-    launch $((ldp * ltp)) "$rediff" base "${cfg[@]}" --run-dir "$run.$load" --set parallel.tp="$ltp" \
-      --set base.steps=1 --set train.ckpt_every=1 --set base.steps=2 2>"$run.$load.err"
+    launch $((ldp * ltp)) "$rediff" base "${cfg[@]}" --run-dir "$run.$load" --set parallel.tp="$ltp" --set parallel.ranks=$((ldp * ltp)) \
+      --set train.ckpt_every=1 --set base.steps=2 2>"$run.$load.err" || { cat "$run.$load.err"; exit 1; }
     load_s=$(sed -n 's/.*resuming from .* at step 1 (\([0-9.]*\) s)$/\1/p' "$run.$load.err")
     printf '%-10s %-10s %10s %10s %10s\n' "($sdp,$stp)" "($ldp,$ltp)" "$save_s" "$load_s" "$mb"
     rm -rf "$run.$load"
