@@ -8,7 +8,9 @@
 #    runs end within 1e-5 of the uninterrupted (2,2) run, bitwise on the
 #    same grid.
 # 3. Drafts decoded by a tp 2 model equal the single-process drafts (the
-#    logits differ in rounding; the decoded tokens must not).
+#    logits differ in rounding; the decoded tokens must not), and so do the
+#    eval scores at (1,2) and (2,2) (eval sums over dp and gathers from tp
+#    rank 0 of each replica).
 set -euo pipefail
 : "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
@@ -26,12 +28,12 @@ sets=(--set data.n_train=2000 --set data.n_eval=128 --set data.shard_size=512
 
 "$REDIFF" data synth -c "$cfg" --run-dir "$tmp/data0" "${sets[@]}" >/dev/null
 seed_data() { mkdir -p "$1" && cp -r "$tmp/data0/data" "$tmp/data0/done" "$1/"; }
-# run DP TP DIR ARGS...: the command on dp x tp ranks (a plain process for 1 x 1).
+# run DP TP DIR CMD ARGS...: `rediff CMD` on dp x tp ranks (a plain process for 1 x 1).
 run() {
-  local dp=$1 tp=$2 dir=$3; shift 3
+  local dp=$1 tp=$2 dir=$3 cmd=$4; shift 4
   local launch=()
   [ $((dp * tp)) -gt 1 ] && launch=(timeout 300 mpirun -np $((dp * tp)) --oversubscribe)
-  "${launch[@]}" "$REDIFF" "$@" -c "$cfg" --run-dir "$dir" "${sets[@]}" --set parallel.tp="$tp"
+  "${launch[@]}" "$REDIFF" "$cmd" -c "$cfg" --run-dir "$dir" "${sets[@]}" --set parallel.tp="$tp" "$@"
 }
 losses() { sed -n 's/.*"step":\([0-9]*\),.*"kind":"\([a-z]*\)".*"loss":\([^,}]*\).*/\1 \2 \3/p' "$1/logs/base.jsonl"; }
 ckpt() { echo "$1/ckpt/base/step-0000000$2.h5"; }
@@ -112,4 +114,13 @@ for k in a:
     assert a[k].shape == b[k].shape and np.array_equal(a[k], b[k]), "dataset %s differs" % k
 print("drafts: %s equal" % ", ".join("%s %s" % (k, a[k].shape) for k in sorted(a)))
 PY
+rm -rf "$tmp/g2x2/ckpt/stage1" && cp -r "$tmp/g1x1/ckpt/stage1" "$tmp/g2x2/ckpt/stage1"
+ev=(--set "eval.models=[stage1]" --set "eval.modes=[refine]" --set "eval.tokens_per_step=[2, 8]" --set eval.n_samples=12)
+for g in 1x1 1x2 2x2; do
+  run "${g%x*}" "${g#*x}" "$tmp/g$g" eval "${ev[@]}" >/dev/null 2>"$tmp/e$g.err" || { cat "$tmp/e$g.err"; fail "eval at $g"; }
+done
+scores() { $py -c 'import json,sys; [print(r["model"], r["mode"], r["tokens_per_step"], r["n_samples"], r["f1"], r["syntax"], r["bleu4"], r["cider"]) for r in json.load(open(sys.argv[1]))["rows"]]' "$1/eval/results.json"; }
+scores "$tmp/g1x1"
+for g in 1x2 2x2; do cmp <(scores "$tmp/g$g") <(scores "$tmp/g1x1") || fail "eval scores at $g differ"; done
+echo "ok: eval scores at (1,2) and (2,2) equal one process"
 echo "tp_train: all passed"
