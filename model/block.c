@@ -100,6 +100,7 @@ int rd_tower_backward(rd_vlm *m, rd_tower *t, int B) {
     rd_block_view(m, t, m->params, l, &w);
     rd_block_view(m, t, m->grads, l, &g);
     RD_TRY(block_backward(t, &t->acts[l], &w, &g, B));
+    RD_TRY(rd_vlm_grads_ready(m, m->tensors[t->first + l * RD_BLOCK_TENSORS].offset));
   }
   return RD_OK;
 }

@@ -101,6 +101,14 @@ typedef struct {
   float *work;  /* [B, H, T, T] */
 } rd_tower;
 
+/* Told during rd_vlm_backward that the gradients from float offset `from`
+ * to the end of the buffers are final for this pass: backward runs from
+ * the LM head toward the image, the reverse of the table's order, so `from`
+ * only decreases, down to 0 at the end. A caller starts summing those
+ * gradients over dp while backward goes on. Nonzero return: backward stops
+ * with that status. */
+typedef int (*rd_grads_ready_fn)(void *ctx, size_t from);
+
 typedef struct {
   rd_model_cfg cfg;
   int V, Vp;          /* vocabulary, padded to cfg.vocab_multiple */
@@ -141,6 +149,9 @@ typedef struct {
   int32_t *ids;       /* [B, T] token ids, -1 at image positions */
   int32_t *y;         /* [B, L] copy of the last targets */
   float *w;           /* [B, L] copy of the last weights */
+
+  rd_grads_ready_fn grads_ready; /* NULL: nobody listens */
+  void *grads_ready_ctx;
 
   int B;              /* batch of the last forward, 0 = none */
   int has_targets;
@@ -201,6 +212,8 @@ int rd_vlm_adamw_step(rd_vlm *m, const rd_adamw_cfg *c, int step, float lr, floa
 enum { RD_BLOCK_TENSORS = 7 }; /* tensors per block, in rd_block_w order */
 /* Views of layer `layer` of tower t inside buf (params or grads). */
 void rd_block_view(const rd_vlm *m, const rd_tower *t, float *buf, int layer, rd_block_w *w);
+/* Calls m->grads_ready (if set) with from. */
+int rd_vlm_grads_ready(rd_vlm *m, size_t from);
 /* Runs all blocks: t->acts[0].x holds the input, t->out gets the output. */
 int rd_tower_forward(const rd_vlm *m, rd_tower *t, int B);
 /* On entry t->dx holds d(t->out); on return d(t->acts[0].x). Weight

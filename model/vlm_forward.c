@@ -143,6 +143,10 @@ int rd_vlm_forward(rd_vlm *m, const rd_batch *b, float *loss) {
 
 const float *rd_vlm_logits(const rd_vlm *m) { return m->full_logits; }
 
+int rd_vlm_grads_ready(rd_vlm *m, size_t from) {
+  return m->grads_ready ? m->grads_ready(m->grads_ready_ctx, from) : RD_OK;
+}
+
 int rd_vlm_backward(rd_vlm *m) {
   if (m->B == 0 || !m->has_targets)
     return rd_err(RD_ESTATE, "rd_vlm_backward needs a forward pass with targets y and weights w");
@@ -161,6 +165,7 @@ int rd_vlm_backward(rd_vlm *m) {
   memset(m->dresp, 0, (size_t)Nr * d * sizeof(float));
   rd_rmsnorm_backward(m->dresp, G(m->t_lm_norm), m->dlnf, m->resp, P(m->t_lm_norm), m->rstdf, Nr,
                       d);
+  RD_TRY(rd_vlm_grads_ready(m, m->tensors[m->t_lm_norm].offset));
 
   /* Only response rows of the LM output have a gradient. */
   memset(lm->dx, 0, (size_t)B * T * d * sizeof(float));
@@ -169,6 +174,7 @@ int rd_vlm_backward(rd_vlm *m) {
            (size_t)L * d * sizeof(float));
   RD_TRY(rd_tower_backward(m, lm, B));
   rd_embedding_backward(G(m->t_tok_emb), lm->dx, m->ids, B * T, d);
+  RD_TRY(rd_vlm_grads_ready(m, m->tensors[m->t_tok_emb].offset));
 
   for (int s = 0; s < B; s++)
     memcpy(m->dproj_out + (size_t)s * Np * d, lm->dx + (size_t)s * T * d,
@@ -181,7 +187,7 @@ int rd_vlm_backward(rd_vlm *m) {
   if (m->feature_dim > 0) {
     rd_matmul_backward(NULL, G(m->t_proj_w1), G(m->t_proj_b1), m->dproj_h, m->patches,
                        P(m->t_proj_w1), Nv, m->Din, d);
-    return RD_OK;
+    return rd_vlm_grads_ready(m, 0);
   }
   rd_tower *vis = &m->vis;
   memset(m->dvnorm, 0, (size_t)Nv * vis->C * sizeof(float));
@@ -190,9 +196,10 @@ int rd_vlm_backward(rd_vlm *m) {
   memset(vis->dx, 0, (size_t)Nv * vis->C * sizeof(float));
   rd_rmsnorm_backward(vis->dx, G(m->t_vnorm), m->dvnorm, vis->out, P(m->t_vnorm), m->vrstd, Nv,
                       vis->C);
+  RD_TRY(rd_vlm_grads_ready(m, m->tensors[m->t_vnorm].offset)); /* with the projector after it */
   RD_TRY(rd_tower_backward(m, vis, B));
   rd_posemb_backward(G(m->t_pos), vis->dx, B, Np, vis->C);
   rd_matmul_backward(NULL, G(m->t_patch_w), G(m->t_patch_b), vis->dx, m->patches,
                      P(m->t_patch_w), Nv, m->patch_dim, vis->C);
-  return RD_OK;
+  return rd_vlm_grads_ready(m, 0);
 }

@@ -201,7 +201,8 @@ static void tensor_table(void) {
   t = rd_vlm_find(&m, "lm.0.attn_norm");
   CHECK(t && t->split == -1 && !t->decay && m.params[t->offset] == 1.0f);
   t = rd_vlm_find(&m, "vis.0.attn.wqkv");
-  CHECK(t && t->split == -1); /* the vision tower is replicated */
+  CHECK(t && t->split == 0); /* the vision tower is split like the LM */
+  CHECK(rd_vlm_find(&m, "vis.pos")->split == -1 && rd_vlm_find(&m, "proj.w1")->split == -1);
   CHECK(!rd_vlm_find(&m, "tok_emb")->decay && !rd_vlm_find(&m, "vis.pos")->decay);
   CHECK(!rd_vlm_find(&m, "proj.b1")->decay && rd_vlm_find(&m, "proj.w1")->decay);
   CHECK(m.params[rd_vlm_find(&m, "proj.b1")->offset] == 0.0f);
@@ -369,5 +370,48 @@ static void default_config_cost(void) {
   rd_vlm_free(&m);
 }
 
+/* The grads-ready hook: offsets only fall, end at 0, and every region is
+ * final when announced (a snapshot taken then equals the end result). */
+typedef struct {
+  rd_vlm *m;
+  float *snap;
+  size_t prev;
+  int calls, rising;
+} ready_log;
+
+static int on_ready(void *ctx, size_t from) {
+  ready_log *r = ctx;
+  if (from > r->prev) r->rising++;
+  if (from < r->prev) memcpy(r->snap + from, r->m->grads + from, (r->prev - from) * sizeof(float));
+  r->prev = from < r->prev ? from : r->prev;
+  r->calls++;
+  return 0;
+}
+
+static void grads_ready_hook(void) {
+  rd_model_cfg c = tiny_cfg();
+  static const int32_t prompt[3] = {1, 4, 7};
+  for (int features = 0; features <= 6; features += 6) {
+    rd_vlm m;
+    CHECK_OK(rd_vlm_init(&m, &c, 12, prompt, 3, 2, features, 42));
+    test_batch tb;
+    make_batch(&tb, &m, 2, 3);
+    ready_log r = {&m, calloc(m.n_floats, sizeof(float)), m.n_floats, 0, 0};
+    m.grads_ready = on_ready;
+    m.grads_ready_ctx = &r;
+    rd_vlm_zero_grad(&m);
+    CHECK_OK(rd_vlm_forward(&m, &tb.b, NULL));
+    CHECK_OK(rd_vlm_backward(&m));
+    /* head, LM blocks, embedding, end; plus the vision norm and blocks */
+    int want = 1 + c.n_layers + 1 + 1 + (features ? 0 : 1 + c.vision_layers);
+    CHECK(r.calls == want && r.rising == 0 && r.prev == 0);
+    CHECK(memcmp(r.snap, m.grads, m.n_floats * sizeof(float)) == 0);
+    free(r.snap);
+    free_batch(&tb);
+    rd_vlm_free(&m);
+  }
+}
+
 RD_TEST_MAIN("model_grad", RD_CASE(tensor_table), RD_CASE(whole_model_gradient),
-             RD_CASE(determinism), RD_CASE(bad_inputs), RD_CASE(default_config_cost))
+             RD_CASE(determinism), RD_CASE(bad_inputs), RD_CASE(default_config_cost),
+             RD_CASE(grads_ready_hook))
