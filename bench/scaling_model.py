@@ -11,6 +11,10 @@ Measured against predicted bytes, for the JSON that bench/scaling.sh writes:
 
     bench/scaling_model.py --measured scaling.json
 
+The payload of one grid, as JSON (tests/mpi/comm_log.sh):
+
+    bench/scaling_model.py -c CONFIG --vocab 53 --bytes 2,1
+
 Bytes are the payload each rank hands to the collectives in one optimizer
 step (what rd_comm_stats counts, mpi/coll.h); the wire bytes and times use a
 ring all-reduce. Standard library only.
@@ -345,9 +349,19 @@ def main():
                     help="rows of the all-reduce after the vocab-parallel embedding lookup: the prompt "
                          "and response rows (default), all T rows, or none (a replicated embedding)")
     ap.add_argument("--measured", metavar="JSON", help="compare with the numbers bench/scaling.sh wrote")
+    ap.add_argument("--bytes", metavar="DP,TP",
+                    help="print, as JSON, the parameters and the payload bytes per step and rank of that grid")
     a = ap.parse_args()
     if a.measured:
         print_measured(a.measured, a.tp_embedding)
+        return
+    if a.bytes:
+        dp, tp = (int(x) for x in a.bytes.split(","))
+        dims = Dims(load_config(a.config, sets=a.set), a.vocab)
+        micro = dims.batch // (dp * dims.accum)
+        print(json.dumps({"n_params": dims.n_params(), "micro": micro,
+                          "dp_bytes": sum(dp_bytes(dims, dp, tp).values()),
+                          "tp_bytes": sum(tp_bytes(dims, tp, micro, dims.accum, a.tp_embedding).values())}))
         return
     a.tp = [int(x) for x in a.tp.split(",")]
     a.inter_gbs = [float(x) for x in a.inter_gbs.split(",")]
