@@ -212,6 +212,11 @@ def predict(dims, cl, inter_bw, nodes, tp, compute_1, embedding):
                 tp_s=t_tp, step=compute + t_dp + t_tp, dp_bytes=db, tp_bytes=tb)
 
 
+def fmt_ms(seconds):
+    ms = seconds * 1e3
+    return f"{ms:.0f}" if ms >= 100 else f"{ms:.3g}"
+
+
 def fmt_bytes(n):
     for unit, k in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= k:
@@ -252,7 +257,7 @@ def print_predictions(dims, a):
         for tp, bw in cols:
             r = predict(dims, cl, bw * 1e9, n, tp, compute_1, emb)
             cells.append("-" if r is None else
-                         f"{r['step'] * 1e3:.4g} ({(r['dp_s'] + r['tp_s']) / r['step']:.0%})")
+                         f"{fmt_ms(r['step'])} ({(r['dp_s'] + r['tp_s']) / r['step']:.0%})")
         print(f"| {n} | {n * cl.rpn} | " + " | ".join(cells) + " |")
     print()
     tp, bw = a.tp[0], a.inter_gbs[0]
@@ -266,8 +271,8 @@ def print_predictions(dims, a):
         if r is None:
             continue
         first = first or r["step"]
-        print(f"| {n} | {r['dp']} | {r['micro']} | {r['compute'] * 1e3:.4g} | {r['dp_s'] * 1e3:.4g} "
-              f"| {r['tp_s'] * 1e3:.4g} | {fmt_bytes(r['dp_bytes'])} | {fmt_bytes(r['tp_bytes'])} "
+        print(f"| {n} | {r['dp']} | {r['micro']} | {fmt_ms(r['compute'])} | {fmt_ms(r['dp_s'])} "
+              f"| {fmt_ms(r['tp_s'])} | {fmt_bytes(r['dp_bytes'])} | {fmt_bytes(r['tp_bytes'])} "
               f"| {first / r['step']:.3g}x |")
 
 
