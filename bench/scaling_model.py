@@ -283,13 +283,20 @@ def print_measured(path, embedding):
     cfg = load_config(text=m["config_yaml"])
     dims = Dims(cfg, m["vocab"], m.get("prompt_len"))
     print(f"scaling on this machine: {m['config']}, global batch {dims.batch}, "
-          f"{m['steps']} steps, the first {m['warmup']} not timed; T = {dims.T}")
+          f"{m['steps']} steps, the first {m['warmup']} not timed"
+          + (f", best of {m['reps']} runs" if m.get("reps", 1) > 1 else "") + f"; T = {dims.T}")
     if m.get("load_avg_1min"):
         lb, la = m["load_avg_1min"]
         print(f"machine: {m.get('cores', '?')} cores, load average (1 min) {lb} before, {la} after")
-    if m.get("n_params") is not None:
-        ok = "matches" if m["n_params"] == dims.n_params() else "DIFFERS from"
-        print(f"parameters: {m['n_params']:,} in the run's log, {ok} the model's {dims.n_params():,}")
+    for s in m["shapes"]:
+        n = s.get("n_params")
+        if n is None:
+            continue
+        local = sum(n_ // s["tp"] if sp is not None else n_ for n_, sp in dims.tensors())
+        ok = ("matches the model's" if n == dims.n_params() else
+              "matches the model's count per rank" if n == local else "DIFFERS from the model's")
+        print(f"parameters: {s['name']}: {n:,} in the run's log, {ok} {dims.n_params():,}"
+              + (f" ({local:,} per rank)" if s["tp"] > 1 else ""))
     print("| shape | ms/step (median) | tokens/s | comm share | dp bytes/step measured | predicted "
           "| tp bytes/step measured | predicted |")
     print("|---|---|---|---|---|---|---|---|")
@@ -319,6 +326,9 @@ def print_measured(path, embedding):
         if s["tokens_per_step"] != dims.batch * dims.T:
             notes.append(f"{s['name']}: the log's rate implies {s['tokens_per_step']} tokens per step, "
                          f"the model {dims.batch} x {dims.T}")
+        if len(s.get("step_s_reps", [])) > 1:
+            notes.append(f"{s['name']}: median ms/step of each run: "
+                         + ", ".join(f"{x * 1e3:.0f}" for x in s["step_s_reps"]))
         if s["bytes_vary"]:
             notes.append(f"{s['name']}: the bytes per step varied between steps (medians shown)")
         if s["dp_bytes"] or s["tp_bytes"]:
