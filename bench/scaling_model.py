@@ -4,8 +4,8 @@
 Predicted step times on 1 to 64 nodes for a config's model:
 
     bench/scaling_model.py -c configs/cluster-gpu.yaml
-    bench/scaling_model.py -c configs/bench-cpu.yaml --step-s 1.2 --step-batch 2 \
-        --intra-gbs 5 --intra-lat-us 2 --tp 1,2
+    bench/scaling_model.py -c configs/bench-cpu.yaml --set train.batch_size=512 --vocab 53 \
+        --step-s 0.650 --step-batch 2 --intra-gbs 5 --intra-lat-us 1 --inter-gbs 25,12.5
 
 Measured against predicted bytes, for the JSON that bench/scaling.sh writes:
 
@@ -27,7 +27,6 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULTS = os.path.join(HERE, "..", "configs", "tiny.yaml")  # every key at its default
 ALIGN = 16          # floats: model/vlm.c starts every tensor on a 64-byte boundary
-GRAD_BUCKET = 1 << 20  # floats per gradient all-reduce bucket (stages/train.c)
 NODES = [1, 2, 4, 8, 16, 32, 64]
 
 
