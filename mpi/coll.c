@@ -20,13 +20,36 @@ int rd_comm_init_mpi(rd_comm *c, MPI_Comm comm) {
   RD_MPI(MPI_Comm_set_errhandler(comm, MPI_ERRORS_RETURN));
   RD_MPI(MPI_Comm_rank(comm, &c->rank));
   RD_MPI(MPI_Comm_size(comm, &c->size));
-  return RD_OK;
+  c->stats = rd_calloc(1, sizeof *c->stats, "collective counters");
+  return c->stats ? RD_OK : RD_ENOMEM;
 }
 
 void rd_comm_free(rd_comm *c) {
   /* The MPI backend holds nothing beyond the communicator, which belongs to
-   * whoever made it (rd_grid for the grid's three). */
+   * whoever made it (rd_grid for the grid's three), and the counters. */
+  free(c->stats);
+  c->stats = NULL;
   c->impl = NULL;
+}
+
+void rd_comm_stats_get(const rd_comm *c, rd_comm_stats *out) {
+  if (c->stats) *out = *c->stats;
+  else memset(out, 0, sizeof *out);
+}
+
+void rd_comm_stats_reset(const rd_comm *c) {
+  if (c->stats) memset(c->stats, 0, sizeof *c->stats);
+}
+
+/* Adds one call of `bytes` payload that began at MPI_Wtime() t0; passes rc
+ * through, so a failed call is counted too (it waited like any other). */
+static int counted(const rd_comm *c, size_t bytes, double t0, int rc) {
+  if (c->stats) {
+    c->stats->calls++;
+    c->stats->bytes += (int64_t)bytes;
+    c->stats->seconds += MPI_Wtime() - t0;
+  }
+  return rc;
 }
 
 static int check_backend(const rd_comm *c, const char *what) {
@@ -41,10 +64,8 @@ static int check_root(const rd_comm *c, int root, const char *what) {
                 root, c->size);
 }
 
-static int allreduce(const rd_comm *c, void *buf, size_t n, MPI_Datatype type, size_t esize,
-                     MPI_Op op, const char *what) {
-  RD_TRY(check_backend(c, what));
-  if (c->size == 1 || n == 0) return RD_OK;
+static int allreduce_pieces(const rd_comm *c, void *buf, size_t n, MPI_Datatype type,
+                            size_t esize, MPI_Op op) {
   char *p = buf;
   for (size_t done = 0; done < n;) {
     size_t k = n - done < RD_COLL_MAX_COUNT ? n - done : RD_COLL_MAX_COUNT;
@@ -52,6 +73,14 @@ static int allreduce(const rd_comm *c, void *buf, size_t n, MPI_Datatype type, s
     done += k;
   }
   return RD_OK;
+}
+
+static int allreduce(const rd_comm *c, void *buf, size_t n, MPI_Datatype type, size_t esize,
+                     MPI_Op op, const char *what) {
+  RD_TRY(check_backend(c, what));
+  if (c->size == 1 || n == 0) return RD_OK;
+  double t0 = MPI_Wtime();
+  return counted(c, n * esize, t0, allreduce_pieces(c, buf, n, type, esize, op));
 }
 
 int rd_coll_allreduce_sum_f32(const rd_comm *c, float *buf, size_t n) {
@@ -92,6 +121,7 @@ int rd_coll_allreduce_buckets(const rd_comm *c, float *buf, size_t n, size_t buc
   if (bucket_elems == 0) return rd_err(RD_EINVAL, "%s: bucket size must be at least 1 element", what);
   if (c->size == 1 || n == 0) return RD_OK;
   if (bucket_elems > RD_COLL_MAX_COUNT) bucket_elems = RD_COLL_MAX_COUNT;
+  double t0 = MPI_Wtime();
   size_t nb = (n + bucket_elems - 1) / bucket_elems;
   MPI_Request *req = rd_malloc(nb * sizeof *req, "all-reduce bucket requests");
   if (!req) return RD_ENOMEM;
@@ -112,7 +142,7 @@ int rd_coll_allreduce_buckets(const rd_comm *c, float *buf, size_t n, size_t buc
   if (e != MPI_SUCCESS && rc == RD_OK)
     rc = rd_mpi_err_at(e, __FILE__, __LINE__, "MPI_Waitall(buckets)");
   free(req);
-  return rc;
+  return counted(c, n * sizeof *buf, t0, rc);
 }
 
 int rd_coll_allgather_f32(const rd_comm *c, const float *send, float *recv, size_t n) {
@@ -125,9 +155,11 @@ int rd_coll_allgather_f32(const rd_comm *c, const float *send, float *recv, size
     if (send && send != recv) memmove(recv, send, n * sizeof *recv);
     return RD_OK;
   }
-  RD_MPI(MPI_Allgather(send ? (const void *)send : MPI_IN_PLACE, (int)n, MPI_FLOAT, recv,
-                       (int)n, MPI_FLOAT, c->mpi));
-  return RD_OK;
+  double t0 = MPI_Wtime();
+  int e = MPI_Allgather(send ? (const void *)send : MPI_IN_PLACE, (int)n, MPI_FLOAT, recv, (int)n,
+                        MPI_FLOAT, c->mpi);
+  int rc = e == MPI_SUCCESS ? RD_OK : rd_mpi_err_at(e, __FILE__, __LINE__, "MPI_Allgather");
+  return counted(c, (size_t)c->size * n * sizeof *recv, t0, rc);
 }
 
 int rd_coll_reduce_scatter_sum_f32(const rd_comm *c, const float *send, float *recv, size_t n) {
@@ -140,7 +172,19 @@ int rd_coll_reduce_scatter_sum_f32(const rd_comm *c, const float *send, float *r
     if (send != recv) memmove(recv, send, n * sizeof *recv);
     return RD_OK;
   }
-  RD_MPI(MPI_Reduce_scatter_block(send, recv, (int)n, MPI_FLOAT, MPI_SUM, c->mpi));
+  double t0 = MPI_Wtime();
+  int e = MPI_Reduce_scatter_block(send, recv, (int)n, MPI_FLOAT, MPI_SUM, c->mpi);
+  int rc = e == MPI_SUCCESS ? RD_OK
+                            : rd_mpi_err_at(e, __FILE__, __LINE__, "MPI_Reduce_scatter_block");
+  return counted(c, (size_t)c->size * n * sizeof *send, t0, rc);
+}
+
+static int bcast_pieces(const rd_comm *c, char *p, size_t nbytes, int root) {
+  for (size_t done = 0; done < nbytes;) {
+    size_t k = nbytes - done < RD_COLL_MAX_COUNT ? nbytes - done : RD_COLL_MAX_COUNT;
+    RD_MPI(MPI_Bcast(p + done, (int)k, MPI_BYTE, root, c->mpi));
+    done += k;
+  }
   return RD_OK;
 }
 
@@ -148,14 +192,9 @@ int rd_coll_bcast(const rd_comm *c, void *buf, size_t nbytes, int root) {
   const char *what = "broadcast";
   RD_TRY(check_backend(c, what));
   RD_TRY(check_root(c, root, what));
-  if (c->size == 1) return RD_OK;
-  char *p = buf;
-  for (size_t done = 0; done < nbytes;) {
-    size_t k = nbytes - done < RD_COLL_MAX_COUNT ? nbytes - done : RD_COLL_MAX_COUNT;
-    RD_MPI(MPI_Bcast(p + done, (int)k, MPI_BYTE, root, c->mpi));
-    done += k;
-  }
-  return RD_OK;
+  if (c->size == 1 || nbytes == 0) return RD_OK;
+  double t0 = MPI_Wtime();
+  return counted(c, nbytes, t0, bcast_pieces(c, buf, nbytes, root));
 }
 
 void rd_coll_records_free(rd_coll_records *r) {
@@ -220,6 +259,7 @@ int rd_coll_gather_records(const rd_comm *c, const void *rec, size_t nbytes, int
   memset(out, 0, sizeof *out);
   RD_TRY(check_backend(c, what));
   RD_TRY(check_root(c, root, what));
+  double t0 = MPI_Wtime();
   uint64_t *lens = rd_calloc((size_t)c->size, sizeof *lens, "record sizes");
   int *counts = rd_calloc((size_t)c->size, sizeof *counts, "record counts");
   int *displs = rd_calloc((size_t)c->size, sizeof *displs, "record displacements");
@@ -230,5 +270,6 @@ int rd_coll_gather_records(const rd_comm *c, const void *rec, size_t nbytes, int
   free(counts);
   free(displs);
   if (rc < 0) rd_coll_records_free(out);
-  return rc;
+  /* A one-rank gather only copies: not counted, like every one-rank call. */
+  return c->size > 1 ? counted(c, nbytes, t0, rc) : rc;
 }

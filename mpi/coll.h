@@ -41,19 +41,59 @@ typedef enum {
   RD_COMM_NCCL = 1 /* NCCL on device buffers (CUDA builds; not yet built) */
 } rd_comm_backend;
 
+/* What the collectives issued on one rd_comm cost this rank, since the
+ * comm was made or last reset. Counted per call of this interface, on every
+ * rank for itself:
+ *   calls    one per rd_coll_* call that communicates: a call on a one-rank
+ *            comm, or with nothing to move (n = 0, nbytes = 0), returns at
+ *            once and counts nothing; a bucketed all-reduce is ONE call
+ *            whatever its number of buckets.
+ *   bytes    the payload, the bytes of the buffer the call is handed (the
+ *            convention of nccl-tests' "size"), NOT the bytes on the wire:
+ *              all-reduce (all four, and buckets)  n * sizeof(element)
+ *              all-gather                          size * n * 4 (the whole
+ *                                                  gathered buffer)
+ *              reduce-scatter                      size * n * 4 (the whole
+ *                                                  input buffer)
+ *              broadcast                           nbytes
+ *              gather of records                   this rank's nbytes
+ *            A ring all-reduce puts 2 (p - 1) / p times its payload on each
+ *            rank's link, a ring all-gather or reduce-scatter (p - 1) / p
+ *            (docs/scaling.md).
+ *   seconds  wall time from entry to completion of those calls, waits for
+ *            the other ranks and for every bucket of a nonblocking
+ *            all-reduce included (MPI_Wtime). */
+typedef struct {
+  int64_t calls;
+  int64_t bytes;
+  double seconds;
+} rd_comm_stats;
+
 typedef struct {
   rd_comm_backend backend;
   MPI_Comm mpi; /* the group; with NCCL it also bootstraps the NCCL comm */
   int rank;     /* this rank's index in the group */
   int size;     /* ranks in the group */
   void *impl;   /* backend state beyond MPI (NCCL comm, stream); NULL for MPI */
+  /* Behind a pointer so that calls taking a const rd_comm * can count;
+   * NULL (a zeroed or failed comm) counts nothing. */
+  rd_comm_stats *stats;
 } rd_comm;
 
 /* Wraps comm (not owned: rd_comm_free does not free it) with the MPI backend
- * and sets MPI_ERRORS_RETURN on it so failures come back as RD_EMPI. */
+ * and sets MPI_ERRORS_RETURN on it so failures come back as RD_EMPI.
+ * Allocates the comm's counters, zeroed. */
 int rd_comm_init_mpi(rd_comm *c, MPI_Comm comm);
-/* Releases backend state (none for MPI); the MPI communicator stays. */
+/* Releases backend state and the counters; the MPI communicator stays.
+ * Safe on a zeroed or failed rd_comm. */
 void rd_comm_free(rd_comm *c);
+
+/* *out = the comm's counters (all zero for a zeroed comm). Local: no
+ * communication, so ranks may read at different times. Like the calls, not
+ * for use from several threads at once on one comm. */
+void rd_comm_stats_get(const rd_comm *c, rd_comm_stats *out);
+/* Zeroes the comm's counters (local). */
+void rd_comm_stats_reset(const rd_comm *c);
 
 /* In place, element-wise over the ranks: buf[i] = sum (or max) of every
  * rank's buf[i]. n elements, the same n on every rank. */

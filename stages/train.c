@@ -306,9 +306,15 @@ static int loop(rd_trainer *t) {
     double t0 = rd_time_now(), gnorm;
     float lr;
     int applied;
+    /* This step's communication alone: the counters are per rank and local. */
+    rd_comm_stats cdp, ctp;
+    rd_comm_stats_reset(&t->env->grid.dp);
+    rd_comm_stats_reset(&t->env->grid.tp);
     RD_TRY(train_step(t, &loss, &gnorm, &lr, &applied));
     t->step++;
     double dt = rd_time_now() - t0;
+    rd_comm_stats_get(&t->env->grid.dp, &cdp);
+    rd_comm_stats_get(&t->env->grid.tp, &ctp);
     if (!applied) {
       t->bad_steps++;
       t->skipped++;
@@ -329,7 +335,9 @@ static int loop(rd_trainer *t) {
     if (t->env->is_root && applied)
       RD_TRY(RD_METRICS(&t->log, t->step, "train", rd_kv_num("loss", loss), rd_kv_num("lr", lr),
                         rd_kv_num("grad_norm", gnorm), rd_kv_num("tokens_per_s", tokens_per_step / dt),
-                        rd_kv_num("step_s", dt), rd_kv_num("elapsed_s", rd_time_now() - t_start)));
+                        rd_kv_num("step_s", dt), rd_kv_num("elapsed_s", rd_time_now() - t_start),
+                        rd_kv_num("comm_dp_s", cdp.seconds), rd_kv_int("comm_dp_bytes", cdp.bytes),
+                        rd_kv_num("comm_tp_s", ctp.seconds), rd_kv_int("comm_tp_bytes", ctp.bytes)));
     if (t->env->is_root) {
       char extra[64];
       snprintf(extra, sizeof extra, "loss %.4f", loss);

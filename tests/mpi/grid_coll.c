@@ -177,6 +177,86 @@ static void check_collectives(const rd_comm *c, int world_rank, const char *name
   free(m);
 }
 
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000 * 1000};
+  nanosleep(&ts, NULL);
+}
+
+/* The counters of one group after a known sequence of calls: exact calls and
+ * payload bytes (mpi/coll.h says what each call counts), and the time of a
+ * bucketed all-reduce that waits for a late rank. */
+static void check_stats_on(const rd_comm *c, const rd_comm *other, const char *name) {
+  int p = c->size, me = c->rank;
+  rd_comm_stats s, o0, o1;
+  rd_comm_stats_get(other, &o0);
+  rd_comm_stats_reset(c);
+  rd_comm_stats_get(c, &s);
+  CHECK_MSG(s.calls == 0 && s.bytes == 0 && s.seconds == 0.0, "%s: reset left %lld calls", name,
+            (long long)s.calls);
+  enum { N = 1000, NB = 10007, NG = 37 };
+  float *f = calloc(NB, sizeof *f), *g = calloc((size_t)p * NG, sizeof *g);
+  double d[10] = {0};
+  int64_t q[3] = {0};
+  unsigned char bytes[300] = {0};
+  CHECK_OK(rd_coll_allreduce_sum_f32(c, f, N));           /* 4000 */
+  CHECK_OK(rd_coll_allreduce_sum_f64(c, d, 10));          /* 80 */
+  CHECK_OK(rd_coll_allreduce_sum_i64(c, q, 3));           /* 24 */
+  CHECK_OK(rd_coll_allreduce_max_f32(c, f, 5));           /* 20 */
+  CHECK_OK(rd_coll_allreduce_sum_f32(c, f, 0));           /* nothing to move: not counted */
+  CHECK_OK(rd_coll_allreduce_buckets(c, f, NB, 1000));    /* one call of 11 buckets: 40028 */
+  CHECK_OK(rd_coll_allgather_f32(c, NULL, g, NG));        /* p * 148 */
+  CHECK_OK(rd_coll_reduce_scatter_sum_f32(c, g, f, NG));  /* p * 148 */
+  CHECK_OK(rd_coll_bcast(c, bytes, sizeof bytes, 0));     /* 300 */
+  CHECK_OK(rd_coll_bcast(c, bytes, 0, 0));                /* not counted */
+  CHECK_ERR(rd_coll_bcast(c, bytes, 1, p), "root rank");  /* refused before any message */
+  rd_coll_records recs;
+  size_t mine = (size_t)(me * 5);                         /* this rank's record only */
+  CHECK_OK(rd_coll_gather_records(c, bytes, mine, 0, &recs));
+  rd_coll_records_free(&recs);
+  rd_comm_stats_get(c, &s);
+  int64_t want_calls = p > 1 ? 9 : 0;
+  int64_t want_bytes = p > 1 ? 4000 + 80 + 24 + 20 + 40028 + 2 * (int64_t)p * NG * 4 + 300 +
+                                   (int64_t)mine
+                             : 0;
+  CHECK_MSG(s.calls == want_calls && s.bytes == want_bytes,
+            "%s: counted %lld calls, %lld bytes; want %lld, %lld", name, (long long)s.calls,
+            (long long)s.bytes, (long long)want_calls, (long long)want_bytes);
+  CHECK_MSG(p > 1 ? s.seconds > 0.0 : s.seconds == 0.0, "%s: %g s in %lld calls", name,
+            s.seconds, (long long)s.calls);
+  /* Calls on c leave another group's counters alone. */
+  rd_comm_stats_get(other, &o1);
+  CHECK_MSG(o1.calls == o0.calls && o1.bytes == o0.bytes, "%s: calls counted on another group",
+            name);
+
+  /* The last rank arrives 100 ms late: every other rank's seconds include
+   * the wait for it inside the bucketed all-reduce. */
+  rd_comm_stats_reset(c);
+  if (p > 1 && me == p - 1) sleep_ms(100);
+  CHECK_OK(rd_coll_allreduce_buckets(c, f, NB, 1000));
+  rd_comm_stats_get(c, &s);
+  if (p > 1 && me != p - 1)
+    CHECK_MSG(s.seconds >= 0.08, "%s: %g s counted for a call that waited 100 ms", name,
+              s.seconds);
+  CHECK(s.calls == (p > 1) && s.bytes == (p > 1 ? NB * 4 : 0));
+  rd_comm_stats_reset(c);
+  free(f);
+  free(g);
+}
+
+static void check_stats(const rd_grid *g) {
+  check_stats_on(&g->world, &g->dp, "world");
+  check_stats_on(&g->tp, &g->dp, "tp");
+  check_stats_on(&g->dp, &g->tp, "dp");
+  /* A zeroed comm reads as zeros and resets without crashing. */
+  rd_comm zero;
+  memset(&zero, 0, sizeof zero);
+  rd_comm_stats s = {5, 5, 5.0};
+  rd_comm_stats_reset(&zero);
+  rd_comm_stats_get(&zero, &s);
+  CHECK(s.calls == 0 && s.bytes == 0 && s.seconds == 0.0);
+  rd_comm_free(&zero);
+}
+
 static int bad_root_call(const rd_grid *g) {
   int x = 0;
   RD_MPI(MPI_Bcast(&x, 1, MPI_INT, g->size + 5, g->world.mpi));
@@ -267,6 +347,7 @@ int main(int argc, char **argv) {
   check_collectives(&g.world, g.rank, "world");
   check_collectives(&g.tp, g.rank, "tp");
   check_collectives(&g.dp, g.rank, "dp");
+  check_stats(&g);
   check_failures(&g);
 
   int64_t tally[2] = {rd_test_checks, rd_test_fails};
