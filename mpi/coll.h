@@ -103,10 +103,39 @@ int rd_coll_allreduce_sum_i64(const rd_comm *c, int64_t *buf, size_t n);
 int rd_coll_allreduce_max_f32(const rd_comm *c, float *buf, size_t n);
 
 /* The sum all-reduce of a large buffer (gradients) as one nonblocking
- * all-reduce per bucket of bucket_elems elements (the last may be shorter),
- * all in flight together, then waited for. Same result as
+ * all-reduce per bucket of bucket_elems elements, cut from the end of the
+ * buffer (the first bucket may be shorter), at most
+ * RD_COLL_BUCKETS_INFLIGHT in flight, then waited for. Same result as
  * rd_coll_allreduce_sum_f32 up to the summation-order note above. */
+#define RD_COLL_BUCKETS_INFLIGHT 4
 int rd_coll_allreduce_buckets(const rd_comm *c, float *buf, size_t n, size_t bucket_elems);
+
+/* The same, started while the buffer is still being written (gradients
+ * during backward):
+ *   rd_coll_buckets_begin(&b, c, buf, n, bucket_elems, max_inflight);
+ *   ... rd_coll_buckets_ready(&b, from) whenever buf[from .. n) is final
+ *       (from only decreases): starts the buckets lying wholly in it, as
+ *       far as max_inflight allows without waiting, and advances those in
+ *       flight;
+ *   rd_coll_buckets_end(&b): starts the rest, waits for all, frees.
+ * Every rank of c must make the same begin and end calls; the ready calls
+ * may differ (a bucket is the same operation whenever it starts). Counted
+ * as one call of n floats. After a failure inside ready, the buckets
+ * already started still use buf: a rank that cannot call end leaves the
+ * job to be aborted (stages/main.c does). */
+typedef struct {
+  const rd_comm *c;
+  float *buf;
+  size_t n, bucket, nb;  /* elements, bucket size, buckets */
+  size_t started, done;  /* buckets started and completed, counted from the end of buf */
+  int max_inflight, active;
+  MPI_Request *req;      /* [nb] */
+  double seconds;        /* inside the calls */
+} rd_coll_buckets;
+int rd_coll_buckets_begin(rd_coll_buckets *b, const rd_comm *c, float *buf, size_t n, size_t bucket_elems,
+                          int max_inflight);
+int rd_coll_buckets_ready(rd_coll_buckets *b, size_t from);
+int rd_coll_buckets_end(rd_coll_buckets *b);
 
 /* recv[r * n .. r * n + n) = rank r's send[0 .. n) on every rank.
  * recv: [size * n]. send == NULL means in place: this rank's block is

@@ -16,8 +16,12 @@
 #include "stages/signals.h"
 
 /* Gradient all-reduce bucket: large enough to amortise a message, small
- * enough that the first buckets travel while later ones are still summed. */
+ * enough that the first buckets travel while backward still computes the
+ * rest; a few in flight at once (mpi/coll.c says why not all). */
 #define RD_GRAD_BUCKET (1u << 20)
+#define RD_GRAD_INFLIGHT 4
+
+static int grads_ready(void *ctx, size_t from) { return rd_coll_buckets_ready(ctx, from); }
 
 static int ckpt_table(rd_trainer *t, int with_moments) {
   if (!t->ct) {
@@ -250,19 +254,28 @@ static int train_step(rd_trainer *t, double *loss, double *gnorm, float *lr, int
   const int per_accum = cfg->train.batch_size / t->accum;
   rd_vlm_zero_grad(&t->model);
   double sum = 0;
+  /* Weights carry the 1/B of the global batch, so summing over dp ranks
+   * gives the global mean loss and gradient. The sum of each bucket starts
+   * during the last micro-batch's backward, as soon as its gradients are
+   * final. */
+  rd_coll_buckets grad_sum;
+  RD_TRY(rd_coll_buckets_begin(&grad_sum, &t->env->grid.dp, t->model.grads, t->model.n_floats, RD_GRAD_BUCKET,
+                               RD_GRAD_INFLIGHT));
   for (int a = 0; a < t->accum; a++) {
     int first = a * per_accum + t->env->grid.dp_rank * t->micro;
     if (t->spec.pick) RD_TRY(t->spec.pick(t, t->step, first, t->micro, t->idx, t->rows));
     else RD_TRY(rd_loader_slots(&t->loader, t->step, first, t->micro, t->idx));
     RD_TRY(fill(t, &t->train, &c, t->micro, 0, t->spec.build));
-    RD_TRY(forward_backward(t, t->micro, 1, &sum));
+    if (a == t->accum - 1 && grad_sum.active) {
+      t->model.grads_ready = grads_ready;
+      t->model.grads_ready_ctx = &grad_sum;
+    }
+    int s = forward_backward(t, t->micro, 1, &sum);
+    t->model.grads_ready = NULL;
+    RD_TRY(s);
   }
-  /* Weights carry the 1/B of the global batch, so summing over dp ranks
-   * gives the global mean loss and gradient. */
-  if (t->env->grid.dp_size > 1) {
-    RD_TRY(rd_coll_allreduce_buckets(&t->env->grid.dp, t->model.grads, t->model.n_floats, RD_GRAD_BUCKET));
-    RD_TRY(rd_coll_allreduce_sum_f64(&t->env->grid.dp, &sum, 1));
-  }
+  RD_TRY(rd_coll_buckets_end(&grad_sum));
+  if (t->env->grid.dp_size > 1) RD_TRY(rd_coll_allreduce_sum_f64(&t->env->grid.dp, &sum, 1));
   if (poisoned(t->step + 1)) sum = NAN;
   *loss = sum;
   RD_TRY(rd_vlm_grad_norm(&t->model, gnorm));

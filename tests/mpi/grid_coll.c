@@ -106,6 +106,23 @@ static void check_collectives(const rd_comm *c, int world_rank, const char *name
   CHECK_MSG(bad == 0, "%s: %d plain all-reduce results wrong", name, bad);
   CHECK_OK(rd_coll_allreduce_buckets(c, b, NB, 1u << 20)); /* one bucket */
   CHECK_ERR(rd_coll_allreduce_buckets(c, b, NB, 0), "bucket size");
+  /* Started while "backward" writes the buffer from its end: the region
+   * [from, NB) is final at each ready call, a different schedule of calls
+   * on every rank, one bucket in flight at most; the result must be the
+   * plain sum of the final values. */
+  for (int i = 0; i < NB; i++) b[i] = -1e9f; /* not final yet */
+  rd_coll_buckets bk;
+  CHECK_ERR(rd_coll_buckets_begin(&bk, c, b, NB, 1000, 0), "in flight");
+  CHECK_OK(rd_coll_buckets_begin(&bk, c, b, NB, 1000, 1));
+  size_t from = NB, stride = 1500 + 700 * (size_t)world_rank;
+  while (from > 0) {
+    size_t lo = from > stride ? from - stride : 0;
+    for (size_t i = lo; i < from; i++) b[i] = (float)((world_rank + 1) * (int)(i % 977) - 3 * (int)i);
+    from = lo;
+    CHECK_OK(rd_coll_buckets_ready(&bk, from));
+  }
+  CHECK_OK(rd_coll_buckets_end(&bk));
+  CHECK_MSG(memcmp(a, b, NB * sizeof *a) == 0, "%s: all-reduce started as ready differs", name);
   free(a);
   free(b);
 
