@@ -93,16 +93,15 @@ class Dims:
         """(numel, split) per tensor in model/vlm.c's table; split: None
         replicated, else the axis divided by tp (always divisible here)."""
         d, cv, pd = self.d, self.cv, self.patch * self.patch * 3
-        t = [(cv * pd, None), (cv, None), (self.Np * cv, None)]  # patch w, b, positions
-        for _ in range(self.nv):  # the vision tower is replicated under tp
-            t += [(cv, None), (3 * cv * cv, None), (cv * cv, None), (cv, None),
-                  (self.fv * cv, None), (self.fv * cv, None), (cv * self.fv, None)]
+        block = lambda c, f: [(c, None), (3 * c * c, 0), (c * c, 1), (c, None), (f * c, 0), (f * c, 0), (c * f, 1)]
+        t = [(cv * pd, None), (cv, None), (self.Np * cv, None)]  # patch w, b, positions: replicated
+        for _ in range(self.nv):  # Megatron: qkv, gate, up by rows; wo, down by columns
+            t += block(cv, self.fv)
         t += [(cv, None)]  # vision norm
-        t += [(d * cv, None), (d, None), (d * d, None), (d, None)]  # projector
-        t += [(self.Vp * d, 0)]  # token embedding, vocab-parallel
-        for _ in range(self.nl):  # Megatron: qkv, gate, up by rows; wo, down by columns
-            t += [(d, None), (3 * d * d, 0), (d * d, 1), (d, None),
-                  (self.ff * d, 0), (self.ff * d, 0), (d * self.ff, 1)]
+        t += [(d * cv, None), (d, None), (d * d, None), (d, None)]  # projector, replicated
+        t += [(self.Vp * d, None)]  # token embedding, replicated
+        for _ in range(self.nl):
+            t += block(d, self.ff)
         t += [(d, None), (self.Vp * d, 0)]  # final norm, vocab-parallel head
         return t
 
@@ -137,32 +136,28 @@ def dp_bytes(dims, dp, tp):
     return {"gradients": 4 * dims.grad_floats(tp), "loss": 8}
 
 
-def tp_bytes(dims, tp, micro, accum, embedding="text"):
+def tp_bytes(dims, tp, micro, accum):
     """Payload on the tp group per optimizer step and rank (Megatron), for
-    accum micro-batches of micro samples; N = micro * T rows, R = micro * L
-    response rows."""
+    accum micro-batches of micro samples; N = micro * T rows of the LM,
+    Nv = micro * Np of the vision tower, R = micro * L response rows; and
+    once a step the gradient norm's sum of squares of the split tensors."""
     if tp == 1:
         return {}
-    N, R, d = micro * dims.T, micro * dims.L, dims.d
+    N, Nv, R, d, cv = micro * dims.T, micro * dims.Np, micro * dims.L, dims.d, dims.cv
     b = {
-        "blocks forward": 2 * dims.nl * N * d * 4,   # after wo and after wdown
-        "blocks backward": 2 * dims.nl * N * d * 4,  # d(normed input) of qkv and of gate/up
+        "LM blocks": 4 * dims.nl * N * d * 4,        # fwd: after wo, wdown; bwd: d(normed input) of qkv, gate/up
+        "vision blocks": 4 * dims.nv * Nv * cv * 4,  # the same in the vision tower
         "cross-entropy forward": R * 4 + 2 * R * 8,  # row max (fp32); sum of exp, target logit (fp64)
         "cross-entropy backward": R * d * 4,         # d(final norm output)
     }
-    # The vocab-parallel token embedding: each rank looks up its slice of the
-    # vocabulary, one all-reduce sums the rows ("text": the prompt and
-    # response rows; "all": all T rows of the sequence; "none": a replicated
-    # embedding).
-    rows = {"text": dims.Tp + dims.L, "all": dims.T, "none": 0}[embedding]
-    if rows:
-        b["embedding forward"] = micro * rows * d * 4
-    return {k: v * accum for k, v in b.items()}
+    b = {k: v * accum for k, v in b.items()}
+    b["gradient norm"] = 8
+    return b
 
 
-def tp_calls(dims, embedding="text"):
+def tp_calls(dims):
     """All-reduces on the tp group per micro-batch."""
-    return 4 * dims.nl + 3 + (embedding != "none")
+    return 4 * dims.nl + 4 * dims.nv + 3
 
 
 def ring_wire(payload, p):
@@ -187,18 +182,19 @@ def allreduce_s(payload, p, bw, lat, calls=1):
     return calls * 2 * (p - 1) * lat + ring_wire(payload, p) / bw
 
 
-def predict(dims, cl, inter_bw, nodes, tp, compute_1, embedding):
+def predict(dims, cl, inter_bw, nodes, tp, compute_1):
     """One row: ranks = nodes x ranks per node, tp inside a node, dp the rest;
     fixed global batch (strong scaling); no overlap of communication with
-    compute (the code today all-reduces after the last micro-batch)."""
+    compute (an upper bound: the code starts the gradient all-reduce during
+    the last micro-batch's backward)."""
     ranks = nodes * cl.rpn
     dp = ranks // tp
     micro = dims.batch // (dp * dims.accum)
     if micro < 1 or micro * dp * dims.accum != dims.batch:
         return None
     compute = compute_1 / (dp * tp)
-    tb = sum(tp_bytes(dims, tp, micro, dims.accum, embedding).values())
-    t_tp = allreduce_s(tb, tp, cl.intra_bw, cl.intra_lat, tp_calls(dims, embedding) * dims.accum)
+    tb = sum(tp_bytes(dims, tp, micro, dims.accum).values())
+    t_tp = allreduce_s(tb, tp, cl.intra_bw, cl.intra_lat, tp_calls(dims) * dims.accum)
     db = sum(dp_bytes(dims, dp, tp).values())
     if nodes == 1:
         t_dp = allreduce_s(db, dp, cl.intra_bw, cl.intra_lat, 2)
@@ -237,7 +233,6 @@ def one_rank_compute(dims, a):
 def print_predictions(dims, a):
     cl = Cluster(a)
     compute_1, how = one_rank_compute(dims, a)
-    emb = a.tp_embedding
     print(f"model: d_model {dims.d}, {dims.nl} blocks, d_ff {dims.ff}, {dims.heads} heads, "
           f"vision {dims.nv} x {dims.cv}, T = {dims.Np} + {dims.Tp} + {dims.L} = {dims.T}, "
           f"vocab {dims.V} (padded {dims.Vp}), {dims.n_params():,} parameters")
@@ -254,7 +249,7 @@ def print_predictions(dims, a):
     for n in NODES:
         cells = []
         for tp, bw in cols:
-            r = predict(dims, cl, bw * 1e9, n, tp, compute_1, emb)
+            r = predict(dims, cl, bw * 1e9, n, tp, compute_1)
             cells.append("-" if r is None else
                          f"{fmt_ms(r['step'])} ({(r['dp_s'] + r['tp_s']) / r['step']:.0%})")
         print(f"| {n} | {n * cl.rpn} | " + " | ".join(cells) + " |")
@@ -266,7 +261,7 @@ def print_predictions(dims, a):
     print("|---|---|---|---|---|---|---|---|---|")
     first = None
     for n in NODES:
-        r = predict(dims, cl, bw * 1e9, n, tp, compute_1, emb)
+        r = predict(dims, cl, bw * 1e9, n, tp, compute_1)
         if r is None:
             continue
         first = first or r["step"]
@@ -277,7 +272,7 @@ def print_predictions(dims, a):
 
 # ---- measured --------------------------------------------------------------
 
-def print_measured(path, embedding):
+def print_measured(path):
     m = json.load(open(path))
     cfg = load_config(text=m["config_yaml"])
     dims = Dims(cfg, m["vocab"], m.get("prompt_len"))
@@ -304,9 +299,9 @@ def print_measured(path, embedding):
     for s in m["shapes"]:
         micro = s.get("micro") or dims.batch // (s["dp"] * dims.accum)
         pd = sum(dp_bytes(dims, s["dp"], s["tp"]).values())
-        pt = sum(tp_bytes(dims, s["tp"], micro, dims.accum, embedding).values())
+        pt = sum(tp_bytes(dims, s["tp"], micro, dims.accum).values())
         if s["tp"] > 1:
-            terms = tp_bytes(dims, s["tp"], micro, dims.accum, embedding)
+            terms = tp_bytes(dims, s["tp"], micro, dims.accum)
             notes.append(f"{s['name']}: predicted tp bytes per step by term: "
                          + ", ".join(f"{k} {v:,}" for k, v in terms.items()))
         if s["status"] != "ok":
@@ -359,15 +354,12 @@ def main():
     ap.add_argument("--step-batch", type=int, default=1, help="samples of the step --step-s measured")
     ap.add_argument("--rank-tflops", type=float, default=250.0,
                     help="sustained TFLOP/s of one rank when --step-s is not given (default 250)")
-    ap.add_argument("--tp-embedding", choices=["text", "all", "none"], default="text",
-                    help="rows of the all-reduce after the vocab-parallel embedding lookup: the prompt "
-                         "and response rows (default), all T rows, or none (a replicated embedding)")
     ap.add_argument("--measured", metavar="JSON", help="compare with the numbers bench/scaling.sh wrote")
     ap.add_argument("--bytes", metavar="DP,TP",
                     help="print, as JSON, the parameters and the payload bytes per step and rank of that grid")
     a = ap.parse_args()
     if a.measured:
-        print_measured(a.measured, a.tp_embedding)
+        print_measured(a.measured)
         return
     if a.bytes:
         dp, tp = (int(x) for x in a.bytes.split(","))
@@ -375,7 +367,7 @@ def main():
         micro = dims.batch // (dp * dims.accum)
         print(json.dumps({"n_params": dims.n_params(), "micro": micro,
                           "dp_bytes": sum(dp_bytes(dims, dp, tp).values()),
-                          "tp_bytes": sum(tp_bytes(dims, tp, micro, dims.accum, a.tp_embedding).values())}))
+                          "tp_bytes": sum(tp_bytes(dims, tp, micro, dims.accum).values())}))
         return
     a.tp = [int(x) for x in a.tp.split(",")]
     a.inter_gbs = [float(x) for x in a.inter_gbs.split(",")]

@@ -354,7 +354,10 @@ int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int
   tb = (table_builder){m->tensors, 0, 0, init, std_mul, m->tp_rank, m->tp_size};
   build_table(m, &tb);
   m->n_floats = tb.off;
-  for (int i = 0; i < m->n_tensors; i++) m->n_params += m->tensors[i].numel;
+  for (int i = 0; i < m->n_tensors; i++) {
+    m->n_local += m->tensors[i].numel;
+    m->n_params += (size_t)m->tensors[i].shape[0] * m->tensors[i].shape[1];
+  }
 
   m->params = rd_calloc(m->n_floats, sizeof(float), "parameters");
   m->grads = rd_calloc(m->n_floats, sizeof(float), "gradients");

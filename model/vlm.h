@@ -126,7 +126,8 @@ typedef struct {
   int n_tensors;
   rd_tensor *tensors;
   size_t n_floats;    /* floats in each of the four buffers (with alignment) */
-  size_t n_params;    /* parameters (the table's numel summed) */
+  size_t n_params;    /* parameters of the whole model (full shapes) */
+  size_t n_local;     /* parameters this rank holds (slabs); = n_params when tp = 1 */
   float *params, *grads, *adam_m, *adam_v;
 
   /* table indices of the single tensors (-1 when absent) */

@@ -139,11 +139,15 @@ static int setup(rd_trainer *t) {
   if (env->is_root) {
     size_t bp, bg, bo, ba;
     rd_vlm_memory(&t->model, &bp, &bg, &bo, &ba);
+    char split[96] = "";
+    if (env->grid.tp_size > 1)
+      snprintf(split, sizeof split, " (%zu on each of %d tensor-parallel ranks)", t->model.n_local,
+               env->grid.tp_size);
     fprintf(stderr,
-            "%s: %zu parameters; memory: params %.2f MiB, grads %.2f MiB, optimizer %.2f MiB, activations %.2f MiB "
-            "(micro-batch %d)\n",
-            t->spec.stage, t->model.n_params, bp / 1048576.0, bg / 1048576.0, bo / 1048576.0, ba / 1048576.0,
-            t->micro);
+            "%s: %zu parameters%s; memory per rank: params %.2f MiB, grads %.2f MiB, optimizer %.2f MiB, "
+            "activations %.2f MiB (micro-batch %d)\n",
+            t->spec.stage, t->model.n_params, split, bp / 1048576.0, bg / 1048576.0, bo / 1048576.0,
+            ba / 1048576.0, t->micro);
   }
   return RD_OK;
 }

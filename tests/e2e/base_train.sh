@@ -35,7 +35,7 @@ l = [float(x) for x in open(sys.argv[1])]
 print("held-out loss %.3f -> %.3f" % (l[0], l[-1]))
 sys.exit(0 if len(l) == 3 and l[-1] < 0.67 * l[0] else 1)
 PY
-grep -q "parameters; memory: params" "$tmp/learn.err" || fail "memory line missing"
+grep -q "parameters; memory per rank: params" "$tmp/learn.err" || fail "memory line missing"
 [ -f "$tmp/learn/done/base" ] || fail "no done marker"
 "$REDIFF" base -c "$cfg" --run-dir "$tmp/learn" "${data[@]}" --set base.steps=100 | grep -q "done already" \
   || fail "a finished stage ran again"
