@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <hdf5.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,17 +17,7 @@
 
 #include "io/err.h"
 #include "io/fs.h"
-
-/* Private HDF5 check: on failure, records "context: <HDF5's innermost
- * message> (at file:line)" as RD_EIO and jumps to the function's `out` label,
- * which needs an int `st`. (To be merged with RD_H5 of io/h5check.h.) */
-#define CK_H5(call, ...)                                                       \
-  do {                                                                         \
-    if ((call) < 0) {                                                          \
-      st = ck_h5_err(__FILE__, __LINE__, __VA_ARGS__);                         \
-      goto out;                                                                \
-    }                                                                          \
-  } while (0)
+#include "io/h5check.h"
 
 /* MPI's default handler aborts on failure; the check still reports the place
  * when a caller installs MPI_ERRORS_RETURN. */
@@ -53,23 +42,6 @@ typedef H5L_info_t ck_linfo;
 #define CK_CHUNK_ELEMS (256 * 1024) /* 1 MiB of floats per chunk at most */
 #define CK_NAME_MAX 128
 #define CK_FILE_MAX 64
-
-static herr_t ck_walk(unsigned n, const H5E_error2_t *e, void *data) {
-  if (n == 0 && e->desc) snprintf((char *)data, 256, "%s", e->desc);
-  return 0;
-}
-
-__attribute__((format(printf, 3, 4))) static int ck_h5_err(const char *file, int line,
-                                                           const char *fmt, ...) {
-  char ctx[1024], h5[256] = "HDF5 error";
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(ctx, sizeof ctx, fmt, ap);
-  va_end(ap);
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, ck_walk, h5);
-  H5Eclear2(H5E_DEFAULT);
-  return rd_err_at(RD_EIO, file, line, "%s: %s", ctx, h5);
-}
 
 /* Our errors are reported through io/err.h; HDF5's own printing is off
  * while we run and restored after. */
@@ -344,17 +316,18 @@ static int ck_write_ds(hid_t grp, const char *path, const char *gname, const rd_
   hsize_t dims[RD_CKPT_MAXDIM], chunk[RD_CKPT_MAXDIM];
   for (int d = 0; d < x->ndim; d++) dims[d] = (hsize_t)x->shape[d];
   ck_chunk(x, plan->align, chunk);
-  CK_H5(space = H5Screate_simple(x->ndim, dims, NULL), "%s: /%s/%s", path, gname, x->name);
-  CK_H5(dcpl = H5Pcreate(H5P_DATASET_CREATE), "%s: /%s/%s", path, gname, x->name);
-  CK_H5(H5Pset_chunk(dcpl, x->ndim, chunk), "%s: /%s/%s", path, gname, x->name);
-  CK_H5(H5Pset_fletcher32(dcpl), "%s: /%s/%s", path, gname, x->name);
+  RD_H5_GOTO(space = H5Screate_simple(x->ndim, dims, NULL), st, out, "%s: /%s/%s", path, gname, x->name);
+  RD_H5_GOTO(dcpl = H5Pcreate(H5P_DATASET_CREATE), st, out, "%s: /%s/%s", path, gname, x->name);
+  RD_H5_GOTO(H5Pset_chunk(dcpl, x->ndim, chunk), st, out, "%s: /%s/%s", path, gname, x->name);
+  RD_H5_GOTO(H5Pset_fletcher32(dcpl), st, out, "%s: /%s/%s", path, gname, x->name);
   /* Every element is written, so HDF5 need not write fill values first. */
-  CK_H5(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "%s: /%s/%s", path, gname, x->name);
-  CK_H5(ds = H5Dcreate2(grp, x->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
-        "%s: cannot create /%s/%s", path, gname, x->name);
-  CK_H5(mspace = ck_select(space, x, plan->writer), "%s: selecting /%s/%s", path, gname, x->name);
-  CK_H5(H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, space, dxpl, data), "%s: cannot write /%s/%s", path,
-        gname, x->name);
+  RD_H5_GOTO(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), st, out, "%s: /%s/%s", path, gname, x->name);
+  RD_H5_GOTO(ds = H5Dcreate2(grp, x->name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT), st, out,
+             "%s: cannot create /%s/%s", path, gname, x->name);
+  RD_H5_GOTO(mspace = ck_select(space, x, plan->writer), st, out, "%s: selecting /%s/%s", path, gname,
+             x->name);
+  RD_H5_GOTO(H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, space, dxpl, data), st, out, "%s: cannot write /%s/%s",
+             path, gname, x->name);
 out:
   if (mspace >= 0) H5Sclose(mspace);
   if (ds >= 0) H5Dclose(ds);
@@ -367,9 +340,11 @@ static int ck_attr(hid_t obj, const char *path, const char *name, hid_t ftype, h
                    hsize_t n, const void *val) {
   int st = RD_OK;
   hid_t space = -1, a = -1;
-  CK_H5(space = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR), "%s: attribute %s", path, name);
-  CK_H5(a = H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT), "%s: attribute %s", path, name);
-  CK_H5(H5Awrite(a, mtype, val), "%s: cannot write attribute %s", path, name);
+  RD_H5_GOTO(space = n ? H5Screate_simple(1, &n, NULL) : H5Screate(H5S_SCALAR), st, out, "%s: attribute %s",
+             path, name);
+  RD_H5_GOTO(a = H5Acreate2(obj, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT), st, out, "%s: attribute %s",
+             path, name);
+  RD_H5_GOTO(H5Awrite(a, mtype, val), st, out, "%s: cannot write attribute %s", path, name);
 out:
   if (a >= 0) H5Aclose(a);
   if (space >= 0) H5Sclose(space);
@@ -380,9 +355,9 @@ static int ck_attr_str(hid_t obj, const char *path, const char *name, const char
   int st = RD_OK;
   hid_t type = -1;
   if (!s) s = "";
-  CK_H5(type = H5Tcopy(H5T_C_S1), "%s: attribute %s", path, name);
-  CK_H5(H5Tset_size(type, strlen(s) + 1), "%s: attribute %s", path, name);
-  CK_H5(H5Tset_strpad(type, H5T_STR_NULLTERM), "%s: attribute %s", path, name);
+  RD_H5_GOTO(type = H5Tcopy(H5T_C_S1), st, out, "%s: attribute %s", path, name);
+  RD_H5_GOTO(H5Tset_size(type, strlen(s) + 1), st, out, "%s: attribute %s", path, name);
+  RD_H5_GOTO(H5Tset_strpad(type, H5T_STR_NULLTERM), st, out, "%s: attribute %s", path, name);
   st = ck_attr(obj, path, name, type, type, 0, s);
 out:
   if (type >= 0) H5Tclose(type);
@@ -421,15 +396,16 @@ static int ck_write_file(const ck_comm *c, const char *tmp, const char *path, co
   int st = RD_OK, any_m = 0;
   hid_t fapl = -1, f = -1, dxpl = -1, g[3] = {-1, -1, -1};
   for (int i = 0; i < n; i++) any_m |= t[i].m != NULL;
-  CK_H5(fapl = ck_fapl(c), "%s: file access list", path);
-  CK_H5(dxpl = H5Pcreate(H5P_DATASET_XFER), "%s: transfer list", path);
+  RD_H5_GOTO(fapl = ck_fapl(c), st, out, "%s: file access list", path);
+  RD_H5_GOTO(dxpl = H5Pcreate(H5P_DATASET_XFER), st, out, "%s: transfer list", path);
   /* HDF5 1.10 writes filtered (checksummed) chunks in parallel only
    * collectively. */
-  if (c->size > 1) CK_H5(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "%s: collective transfer", path);
-  CK_H5(f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl), "cannot create %s", tmp);
+  if (c->size > 1)
+    RD_H5_GOTO(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), st, out, "%s: collective transfer", path);
+  RD_H5_GOTO(f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl), st, out, "cannot create %s", tmp);
   for (int k = 0; k < (any_m ? 3 : 1); k++)
-    CK_H5(g[k] = H5Gcreate2(f, groups[k], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), "%s: group /%s",
-          path, groups[k]);
+    RD_H5_GOTO(g[k] = H5Gcreate2(f, groups[k], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), st, out,
+               "%s: group /%s", path, groups[k]);
   for (int i = 0; i < n && st == RD_OK; i++) {
     const float *data[3] = {t[i].param, t[i].m, t[i].v};
     for (int k = 0; k < 3 && st == RD_OK; k++)
@@ -444,7 +420,11 @@ static int ck_write_file(const ck_comm *c, const char *tmp, const char *path, co
 out:
   for (int k = 0; k < 3; k++)
     if (g[k] >= 0) H5Gclose(g[k]);
-  if (f >= 0 && H5Fclose(f) < 0 && st == RD_OK) st = ck_h5_err(__FILE__, __LINE__, "cannot close %s", tmp);
+  /* A failed close after a failure must not replace its message. */
+  if (f >= 0 && st == RD_OK)
+    st = RD_H5_CTX(H5Fclose(f), "cannot close %s", tmp);
+  else if (f >= 0)
+    H5Fclose(f);
   if (dxpl >= 0) H5Pclose(dxpl);
   if (fapl >= 0) H5Pclose(fapl);
   return st;
@@ -616,8 +596,8 @@ int rd_ckpt_save(const char *dir, const rd_ckpt_tensor *t, int n, const rd_ckpt_
 /* ---- reading ------------------------------------------------------------ */
 
 static int ck_has_attr(hid_t f, const char *path, const char *name) {
-  htri_t e = H5Aexists(f, name);
-  if (e < 0) return ck_h5_err(__FILE__, __LINE__, "%s: attribute %s", path, name);
+  htri_t e = -1;
+  RD_TRY(RD_H5_CTX(e = H5Aexists(f, name), "%s: attribute %s", path, name));
   return e > 0;
 }
 
@@ -627,15 +607,15 @@ static int ck_get(hid_t f, const char *path, const char *name, hid_t mtype, hsiz
   hid_t a = -1, space = -1;
   int e = ck_has_attr(f, path, name);
   if (e <= 0) return e < 0 ? e : rd_err(RD_EIO, "%s: attribute %s is missing", path, name);
-  CK_H5(a = H5Aopen(f, name, H5P_DEFAULT), "%s: attribute %s", path, name);
-  CK_H5(space = H5Aget_space(a), "%s: attribute %s", path, name);
+  RD_H5_GOTO(a = H5Aopen(f, name, H5P_DEFAULT), st, out, "%s: attribute %s", path, name);
+  RD_H5_GOTO(space = H5Aget_space(a), st, out, "%s: attribute %s", path, name);
   hssize_t have = H5Sget_simple_extent_npoints(space);
   if (have != (hssize_t)(n ? n : 1)) {
     st = rd_err(RD_EIO, "%s: attribute %s has %lld values, want %llu", path, name, (long long)have,
                 (unsigned long long)(n ? n : 1));
     goto out;
   }
-  CK_H5(H5Aread(a, mtype, val), "%s: cannot read attribute %s", path, name);
+  RD_H5_GOTO(H5Aread(a, mtype, val), st, out, "%s: cannot read attribute %s", path, name);
 out:
   if (space >= 0) H5Sclose(space);
   if (a >= 0) H5Aclose(a);
@@ -649,20 +629,20 @@ static int ck_get_str(hid_t f, const char *path, const char *name, char **out) {
   char *buf = NULL;
   int e = ck_has_attr(f, path, name);
   if (e <= 0) return e < 0 ? e : rd_err(RD_EIO, "%s: attribute %s is missing", path, name);
-  CK_H5(a = H5Aopen(f, name, H5P_DEFAULT), "%s: attribute %s", path, name);
-  CK_H5(ftype = H5Aget_type(a), "%s: attribute %s", path, name);
+  RD_H5_GOTO(a = H5Aopen(f, name, H5P_DEFAULT), st, out, "%s: attribute %s", path, name);
+  RD_H5_GOTO(ftype = H5Aget_type(a), st, out, "%s: attribute %s", path, name);
   if (H5Tget_class(ftype) != H5T_STRING || H5Tis_variable_str(ftype) != 0) {
     st = rd_err(RD_EIO, "%s: attribute %s is not a fixed-length string", path, name);
     goto out;
   }
   size_t sz = H5Tget_size(ftype);
-  CK_H5(mtype = H5Tcopy(H5T_C_S1), "%s: attribute %s", path, name);
-  CK_H5(H5Tset_size(mtype, sz), "%s: attribute %s", path, name);
+  RD_H5_GOTO(mtype = H5Tcopy(H5T_C_S1), st, out, "%s: attribute %s", path, name);
+  RD_H5_GOTO(H5Tset_size(mtype, sz), st, out, "%s: attribute %s", path, name);
   if (!(buf = rd_malloc(sz + 1, "checkpoint string attribute"))) {
     st = RD_ENOMEM;
     goto out;
   }
-  CK_H5(H5Aread(a, mtype, buf), "%s: cannot read attribute %s", path, name);
+  RD_H5_GOTO(H5Aread(a, mtype, buf), st, out, "%s: cannot read attribute %s", path, name);
   buf[sz] = '\0';
   *out = buf;
   buf = NULL;
@@ -719,20 +699,20 @@ static int ck_read_ds(hid_t f, const char *path, const char *gname, const rd_ckp
   hid_t ds = -1, space = -1, mspace = -1;
   char dsname[CK_NAME_MAX + 16];
   snprintf(dsname, sizeof dsname, "/%s/%s", gname, x->name);
-  htri_t e = H5Lexists(f, gname, H5P_DEFAULT);
-  if (e > 0) e = H5Lexists(f, dsname, H5P_DEFAULT);
-  if (e < 0) CK_H5(e, "%s: looking up %s", path, dsname);
+  htri_t e = -1;
+  RD_H5_GOTO(e = H5Lexists(f, gname, H5P_DEFAULT), st, out, "%s: looking up %s", path, dsname);
+  if (e > 0) RD_H5_GOTO(e = H5Lexists(f, dsname, H5P_DEFAULT), st, out, "%s: looking up %s", path, dsname);
   if (e == 0) {
     if (strcmp(gname, "params") == 0) return rd_err(RD_EINVAL, "%s: has no tensor %s (no dataset %s)", path, x->name, dsname);
     return rd_err(RD_EINVAL, "%s: has no AdamW state for tensor %s (no dataset %s)", path, x->name, dsname);
   }
-  CK_H5(ds = H5Dopen2(f, dsname, H5P_DEFAULT), "%s: cannot open %s", path, dsname);
-  CK_H5(space = H5Dget_space(ds), "%s: %s", path, dsname);
+  RD_H5_GOTO(ds = H5Dopen2(f, dsname, H5P_DEFAULT), st, out, "%s: cannot open %s", path, dsname);
+  RD_H5_GOTO(space = H5Dget_space(ds), st, out, "%s: %s", path, dsname);
   hsize_t dims[H5S_MAX_RANK];
-  int nd = H5Sget_simple_extent_ndims(space);
-  CK_H5(nd, "%s: %s", path, dsname);
+  int nd = -1;
+  RD_H5_GOTO(nd = H5Sget_simple_extent_ndims(space), st, out, "%s: %s", path, dsname);
   if (nd > H5S_MAX_RANK) nd = H5S_MAX_RANK;
-  CK_H5(H5Sget_simple_extent_dims(space, dims, NULL), "%s: %s", path, dsname);
+  RD_H5_GOTO(H5Sget_simple_extent_dims(space, dims, NULL), st, out, "%s: %s", path, dsname);
   int same = nd == x->ndim;
   int64_t have[H5S_MAX_RANK];
   for (int d = 0; d < nd; d++) {
@@ -746,11 +726,9 @@ static int ck_read_ds(hid_t f, const char *path, const char *gname, const rd_ckp
     st = rd_err(RD_EINVAL, "%s: tensor %s has shape %s, the model wants %s", path, x->name, a, b);
     goto out;
   }
-  CK_H5(mspace = ck_select(space, x, 1), "%s: selecting %s", path, dsname);
-  if (H5Dread(ds, H5T_NATIVE_FLOAT, mspace, space, dxpl, buf) < 0) {
-    st = ck_h5_err(__FILE__, __LINE__, "%s: cannot read %s", path, dsname);
-    goto out;
-  }
+  RD_H5_GOTO(mspace = ck_select(space, x, 1), st, out, "%s: selecting %s", path, dsname);
+  RD_H5_GOTO(H5Dread(ds, H5T_NATIVE_FLOAT, mspace, space, dxpl, buf), st, out, "%s: cannot read %s", path,
+             dsname);
 out:
   if (mspace >= 0) H5Sclose(mspace);
   if (space >= 0) H5Sclose(space);
@@ -778,13 +756,12 @@ static int ck_check_extra(hid_t f, const char *path, const rd_ckpt_tensor *t, in
   int st = RD_OK;
   hid_t g = -1;
   ck_extra_ctx x = {t, n, "", 0};
-  htri_t e = H5Lexists(f, "params", H5P_DEFAULT);
-  if (e <= 0) {
-    if (e < 0) CK_H5(e, "%s: looking up /params", path);
-    return rd_err(RD_EIO, "%s: no /params group", path);
-  }
-  CK_H5(g = H5Gopen2(f, "params", H5P_DEFAULT), "%s: cannot open /params", path);
-  CK_H5(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, ck_extra_cb, &x), "%s: listing /params", path);
+  htri_t e = -1;
+  RD_H5_GOTO(e = H5Lexists(f, "params", H5P_DEFAULT), st, out, "%s: looking up /params", path);
+  if (e == 0) return rd_err(RD_EIO, "%s: no /params group", path);
+  RD_H5_GOTO(g = H5Gopen2(f, "params", H5P_DEFAULT), st, out, "%s: cannot open /params", path);
+  RD_H5_GOTO(H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, ck_extra_cb, &x), st, out,
+             "%s: listing /params", path);
   if (x.n_extra)
     st = rd_err(RD_EINVAL, "%s: holds tensor %s%s that the model does not have", path, x.extra,
                 x.n_extra > 1 ? " and others" : "");
@@ -798,8 +775,9 @@ static int ck_open(const ck_comm *c, const char *path, hid_t *f) {
   hid_t fapl = -1;
   *f = -1;
   if (!rd_fs_exists(path)) return rd_err(RD_EIO, "%s: no such file", path);
-  CK_H5(fapl = ck_fapl(c), "%s: file access list", path);
-  CK_H5(*f = H5Fopen(path, H5F_ACC_RDONLY, fapl), "%s: cannot open as HDF5 (truncated or not a checkpoint)", path);
+  RD_H5_GOTO(fapl = ck_fapl(c), st, out, "%s: file access list", path);
+  RD_H5_GOTO(*f = H5Fopen(path, H5F_ACC_RDONLY, fapl), st, out,
+             "%s: cannot open as HDF5 (truncated or not a checkpoint)", path);
 out:
   if (fapl >= 0) H5Pclose(fapl);
   return st;
@@ -824,8 +802,7 @@ int rd_ckpt_load(const char *path, rd_ckpt_tensor *t, int n, rd_ckpt_meta *meta,
                 "%s: written for vocabulary hash %016" PRIx64 ", this config's vocabulary has hash %016" PRIx64
                 " (another data set or tokenizer)", path, meta->vocab_hash, want_vocab);
   if (st == RD_OK) st = ck_check_extra(f, path, t, n);
-  if (st == RD_OK && (dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0)
-    st = ck_h5_err(__FILE__, __LINE__, "%s: transfer list", path);
+  if (st == RD_OK) st = RD_H5_CTX(dxpl = H5Pcreate(H5P_DATASET_XFER), "%s: transfer list", path);
   /* Reads are independent: a checksum failure in one rank's slab must not
    * leave the others waiting inside a collective read. A failed read does
    * not stop the loop, so all ranks still open and close the same datasets. */
@@ -845,7 +822,10 @@ int rd_ckpt_load(const char *path, rd_ckpt_tensor *t, int n, rd_ckpt_meta *meta,
   }
   if (st == RD_OK) st = read_err;
   if (dxpl >= 0) H5Pclose(dxpl);
-  if (f >= 0 && H5Fclose(f) < 0 && st == RD_OK) st = ck_h5_err(__FILE__, __LINE__, "cannot close %s", path);
+  if (f >= 0 && st == RD_OK)
+    st = RD_H5_CTX(H5Fclose(f), "cannot close %s", path);
+  else if (f >= 0)
+    H5Fclose(f);
   st = ck_agree(&c, st);
   if (st < 0) rd_ckpt_meta_free(meta);
   ck_quiet_off(&q);
@@ -984,14 +964,14 @@ static herr_t ck_list_cb(hid_t g, const char *name, const ck_linfo *info, void *
   memset(it, 0, sizeof *it);
   snprintf(it->name, sizeof it->name, "%s", name);
   hsize_t dims[H5S_MAX_RANK];
-  CK_H5(ds = H5Dopen2(g, name, H5P_DEFAULT), "%s: cannot open /params/%s", x->path, name);
-  CK_H5(space = H5Dget_space(ds), "%s: /params/%s", x->path, name);
-  CK_H5(it->ndim = H5Sget_simple_extent_ndims(space), "%s: /params/%s", x->path, name);
+  RD_H5_GOTO(ds = H5Dopen2(g, name, H5P_DEFAULT), st, out, "%s: cannot open /params/%s", x->path, name);
+  RD_H5_GOTO(space = H5Dget_space(ds), st, out, "%s: /params/%s", x->path, name);
+  RD_H5_GOTO(it->ndim = H5Sget_simple_extent_ndims(space), st, out, "%s: /params/%s", x->path, name);
   if (it->ndim > RD_CKPT_MAXDIM) {
     st = rd_err(RD_EIO, "%s: /params/%s has %d dimensions", x->path, name, it->ndim);
     goto out;
   }
-  CK_H5(H5Sget_simple_extent_dims(space, dims, NULL), "%s: /params/%s", x->path, name);
+  RD_H5_GOTO(H5Sget_simple_extent_dims(space, dims, NULL), st, out, "%s: /params/%s", x->path, name);
   for (int d = 0; d < it->ndim; d++) it->shape[d] = (int64_t)dims[d];
   char mp[CK_NAME_MAX + 16], vp[CK_NAME_MAX + 16];
   snprintf(mp, sizeof mp, "adam_m/%s", name);
@@ -1015,11 +995,10 @@ int rd_ckpt_list(const char *path, rd_ckpt_info **out, int *n) {
   *out = NULL;
   *n = 0;
   int st = ck_open(&c, path, &x.f);
-  if (st == RD_OK && (g = H5Gopen2(x.f, "params", H5P_DEFAULT)) < 0)
-    st = ck_h5_err(__FILE__, __LINE__, "%s: cannot open /params", path);
+  if (st == RD_OK) st = RD_H5_CTX(g = H5Gopen2(x.f, "params", H5P_DEFAULT), "%s: cannot open /params", path);
   /* Name order, so listings are the same on every run. */
   if (st == RD_OK && H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, ck_list_cb, &x) < 0)
-    st = x.st < 0 ? x.st : ck_h5_err(__FILE__, __LINE__, "%s: listing /params", path);
+    st = x.st < 0 ? x.st : rd_err_wrap(RD_H5_FAILED("H5Literate"), "%s: listing /params", path);
   if (g >= 0) H5Gclose(g);
   if (x.f >= 0) H5Fclose(x.f);
   if (st < 0) {

@@ -78,7 +78,7 @@ for launch in default no_kill; do
 done
 
 echo "== 2. parallel.tp that does not divide"
-# The config check (io/config.c) refuses it before any MPI work; the grid's
+# The config check (io/config_check.c) refuses it before any MPI work; the grid's
 # own check (mpi/check.c) says it in other words. Either is right.
 heads=(--set model.d_model=96 --set model.n_heads=3 --set parallel.tp=2)
 for launch in default no_kill; do
