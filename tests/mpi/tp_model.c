@@ -23,27 +23,15 @@
 #include "model/vlm.h"
 #include "mpi/grid.h"
 #include "tests/unit/rd_test.h"
+#include "tests/unit/model_fixture.h"
 
 enum { V = 12, B = 3 };
 
 static rd_model_cfg cfg(int n_heads) {
-  rd_model_cfg c;
-  memset(&c, 0, sizeof c);
-  c.d_model = 16;
-  c.n_layers = 2;
+  rd_model_cfg c = rd_test_model_cfg();
   c.n_heads = n_heads;
-  c.d_ff = 24;
-  c.vision_layers = 1;
-  c.vision_d = 8;
-  c.vision_heads = 4;
+  c.vision_heads = 4; /* 4 ranks split the vision tower too */
   c.vision_d_ff = 16;
-  c.image_size = 16;
-  c.patch = 8;
-  c.gen_len = 8;
-  c.rope_theta = 100.0;
-  c.norm_eps = 1e-5;
-  c.init_std = 0.3;
-  c.vocab_multiple = 16;
   return c;
 }
 

@@ -9,6 +9,7 @@
 #include "io/rng.h"
 #include "model/decode.h"
 #include "rd_test.h"
+#include "tests/unit/model_fixture.h"
 
 enum { MASK = 0, EOS = 1 };
 
@@ -277,23 +278,13 @@ static void test_gumbel_stream(void) {
 }
 
 static rd_model_cfg small_cfg(void) {
-  rd_model_cfg c;
-  memset(&c, 0, sizeof c);
+  rd_model_cfg c = rd_test_model_cfg();
   c.d_model = 32;
-  c.n_layers = 2;
-  c.n_heads = 2;
   c.d_ff = 48;
-  c.vision_layers = 1;
   c.vision_d = 16;
-  c.vision_heads = 2;
   c.vision_d_ff = 24;
-  c.image_size = 16;
-  c.patch = 8;
   c.gen_len = 20;
-  c.rope_theta = 100.0;
-  c.norm_eps = 1e-5;
   c.init_std = 0.5; /* larger than a training init: distinct, image-dependent predictions */
-  c.vocab_multiple = 16;
   return c;
 }
 

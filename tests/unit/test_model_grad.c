@@ -8,29 +8,9 @@
 #include "model/ops.h"
 #include "model/vlm.h"
 #include "rd_test.h"
+#include "tests/unit/model_fixture.h"
 
-static rd_model_cfg tiny_cfg(void) {
-  rd_model_cfg c;
-  memset(&c, 0, sizeof c);
-  c.d_model = 16;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.d_ff = 24;
-  c.vision_layers = 1;
-  c.vision_d = 8;
-  c.vision_heads = 2;
-  c.vision_d_ff = 12;
-  c.image_size = 16;
-  c.patch = 8;
-  c.gen_len = 8;
-  c.rope_theta = 100.0;
-  c.norm_eps = 1e-5;
-  /* Larger than a training init so every layer has gradients well above
-   * the finite-difference noise. */
-  c.init_std = 0.3;
-  c.vocab_multiple = 16;
-  return c;
-}
+static rd_model_cfg tiny_cfg(void) { return rd_test_model_cfg(); }
 
 /* The defaults of io/config.h, filled by hand (the loader lives elsewhere). */
 static rd_model_cfg default_cfg(void) {

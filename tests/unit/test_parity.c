@@ -11,6 +11,7 @@
 #include "model/ops.h"
 #include "model/vlm.h"
 #include "rd_test.h"
+#include "tests/unit/model_fixture.h"
 
 /* Every HDF5 call checked: a failure names the call and the place. */
 #define H5_TRY(expr)                                                          \
@@ -81,23 +82,8 @@ static int write_tensors(hid_t f, const char *group, const rd_vlm *m, const floa
 
 static void pytorch_parity(void) {
   rd_ops_set_threads(1);
-  rd_model_cfg c;
-  memset(&c, 0, sizeof c);
-  c.d_model = 16;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.d_ff = 24;
-  c.vision_layers = 1;
-  c.vision_d = 8;
-  c.vision_heads = 2;
-  c.vision_d_ff = 12;
-  c.image_size = 16;
-  c.patch = 8;
-  c.gen_len = 8;
-  c.rope_theta = 100.0;
-  c.norm_eps = 1e-5;
+  rd_model_cfg c = rd_test_model_cfg();
   c.init_std = 0.2;
-  c.vocab_multiple = 16;
   const int V = 12, B = 2, Tp = 3;
   const int32_t prompt[3] = {1, 4, 7};
   /* AdamW run: warmup 2 of 5 steps, clipping that engages, weight decay */
