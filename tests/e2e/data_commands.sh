@@ -2,15 +2,13 @@
 # rediff data synth / info / show end to end, h5py reading our shards, and
 # the command line's handling of bad input (exit codes, messages, nothing
 # written).
-set -euo pipefail
-: "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=tests/lib/script.bash
+source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
+need_env REDIFF
 small=(--set data.n_train=600 --set data.n_eval=100 --set data.shard_size=256 --set eval.n_samples=100 --set draft.n_samples=100)
 
 run="$tmp/run"
-"$REDIFF" data synth -c "$RD_SOURCE_DIR/configs/tiny.yaml" --run-dir "$run" "${small[@]}" >"$tmp/synth.txt"
+"$REDIFF" data synth -c "$cfg" --run-dir "$run" "${small[@]}" >"$tmp/synth.txt"
 cat "$tmp/synth.txt"
 for f in vocab.txt train-00000.h5 train-00001.h5 train-00002.h5 eval-00000.h5; do
   [ -f "$run/data/$f" ] || fail "missing $f"
@@ -31,7 +29,7 @@ grep -q "vocab.txt matches" "$tmp/info.txt" || fail "info vocab"
 grep -q "^sample 17: sample_id 273," "$tmp/info.txt" || fail "info sample id"
 
 # A real client reads our files: h5py sees the same tokens and image bytes.
-/usr/bin/python3 "$RD_SOURCE_DIR/tests/reference/shard_vs_info.py" "$run/data/train-00001.h5" 17 "$tmp/info.txt"
+"$py" "$RD_SOURCE_DIR/tests/reference/shard_vs_info.py" "$run/data/train-00001.h5" 17 "$tmp/info.txt"
 
 "$REDIFF" data show "$run/data/eval-00000.h5" --index 3 --png "$tmp/s3.png" >"$tmp/show.txt"
 head -c 8 "$tmp/s3.png" | od -An -tx1 | grep -q "89 50 4e 47 0d 0a 1a 0a" || fail "not a PNG"
@@ -40,25 +38,15 @@ grep -q "^scene: count" "$tmp/show.txt" || fail "show prints the scene"
 grep -q "384 x 384" "$tmp/show.txt" || fail "show enlarges 8x"
 
 # Bad input: exit 1 with one message naming the place; usage errors exit 2.
-expect() { # expected-exit expected-message-substring command...
-  local want=$1 msg=$2
-  shift 2
-  set +e
-  "$@" >"$tmp/out.txt" 2>"$tmp/err.txt"
-  local got=$?
-  set -e
-  [ "$got" = "$want" ] || { cat "$tmp/err.txt"; fail "$* exited $got, want $want"; }
-  grep -qF -- "$msg" "$tmp/err.txt" || { cat "$tmp/err.txt"; fail "$* did not say: $msg"; }
-}
 printf 'model:\n  d_modle: 64\n' >"$tmp/bad.yaml"
-expect 1 "bad.yaml:2:3: unknown key 'model.d_modle'" "$REDIFF" data synth -c "$tmp/bad.yaml" --run-dir "$tmp/r2"
+expect_exit 1 "bad.yaml:2:3: unknown key 'model.d_modle'" "$REDIFF" data synth -c "$tmp/bad.yaml" --run-dir "$tmp/r2"
 [ ! -e "$tmp/r2" ] || fail "a bad config wrote files"
-expect 1 "data.n_train wants an integer" "$REDIFF" data synth --run-dir "$tmp/r2" --set data.n_train=many
-expect 2 "unknown command" "$REDIFF" frobnicate
-expect 2 "does not take --index" "$REDIFF" data synth --index 3
-expect 2 "usage: rediff data show" "$REDIFF" data show "$run/data/eval-00000.h5"
-expect 2 "is past the 100 samples" "$REDIFF" data info "$run/data/eval-00000.h5" --index 100
+expect_exit 1 "data.n_train wants an integer" "$REDIFF" data synth --run-dir "$tmp/r2" --set data.n_train=many
+expect_exit 2 "unknown command" "$REDIFF" frobnicate
+expect_exit 2 "does not take --index" "$REDIFF" data synth --index 3
+expect_exit 2 "usage: rediff data show" "$REDIFF" data show "$run/data/eval-00000.h5"
+expect_exit 2 "is past the 100 samples" "$REDIFF" data info "$run/data/eval-00000.h5" --index 100
 head -c 3000 "$run/data/train-00000.h5" >"$tmp/trunc.h5"
-expect 1 "trunc.h5" "$REDIFF" data info "$tmp/trunc.h5"
-expect 1 "missing.h5: no such file" "$REDIFF" data info "$tmp/missing.h5"
+expect_exit 1 "trunc.h5" "$REDIFF" data info "$tmp/trunc.h5"
+expect_exit 1 "missing.h5: no such file" "$REDIFF" data info "$tmp/missing.h5"
 echo "data commands: ok"

@@ -4,29 +4,23 @@
 # drop policy; the reference expert; command experts that answer well,
 # always right, crash, hang past the timeout and reply with broken JSON --
 # every gather finishes and counts each failure.
-set -euo pipefail
-: "${REDIFF:?}" "${RD_SOURCE_DIR:?}" "${RD_BINARY_DIR:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-DRAFTS="$RD_BINARY_DIR/tests/expert_drafts"
-[ -x "$DRAFTS" ] || { echo "expert_gather.sh: $DRAFTS is not built (cmake --build <build> --target expert_drafts)" >&2; exit 1; }
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-PY=/usr/bin/python3
+# shellcheck source=tests/lib/script.bash
+source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
+need_env REDIFF
+DRAFTS=$(test_program expert_drafts)
 CMP="$RD_SOURCE_DIR/tests/reference/compare_revisions.py"
 small=(--set data.n_train=160 --set data.n_eval=20 --set eval.n_samples=20 --set draft.n_samples=20)
-count() { $PY -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, d))" "$@"; }
+count() { $py -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {}, d))" "$@"; }
 
-"$REDIFF" data synth --run-dir "$tmp/base" "${small[@]}" >/dev/null
-fresh() { mkdir -p "$1/done" && cp -r "$tmp/base/data" "$1/" && cp "$tmp/base/done/data" "$1/done/"; }
+synth_data "${small[@]}"
 
 echo "== 1 file, 1 rank vs 4 files, 3 ranks"
-fresh "$tmp/one"; fresh "$tmp/four"
+seed_data "$tmp/one" "$tmp/four"
 "$DRAFTS" "$tmp/one" 1 1 150
 "$DRAFTS" "$tmp/four" 4 1 150
 "$REDIFF" expert --round 1 --run-dir "$tmp/one" "${small[@]}" | tee "$tmp/one.txt"
 timeout 300 mpirun -np 3 --oversubscribe "$REDIFF" expert --round 1 --run-dir "$tmp/four" "${small[@]}" >"$tmp/four.txt"
-$PY "$CMP" "$tmp/one/revisions/r1.h5" "$tmp/four/revisions/r1.h5"
+$py "$CMP" "$tmp/one/revisions/r1.h5" "$tmp/four/revisions/r1.h5"
 cmp "$tmp/one/revisions/r1.json" "$tmp/four/revisions/r1.json" || fail "counts differ between 1 and 3 ranks"
 [ -f "$tmp/four/done/expert.r1" ] || fail "no done marker"
 [ "$(count "$tmp/one/revisions/r1.json" drafts)" = 465 ] || fail "not every draft was counted"
@@ -37,39 +31,39 @@ cmp "$tmp/one/revisions/r1.json" "$tmp/four/revisions/r1.json" || fail "counts d
 "$REDIFF" expert --round 1 --run-dir "$tmp/one" "${small[@]}" | grep -q "done already" || fail "a second gather did not skip"
 
 echo "== length policy drop"
-fresh "$tmp/drop"
+seed_data "$tmp/drop"
 "$DRAFTS" "$tmp/drop" 2 1 150
 "$REDIFF" expert --round 1 --run-dir "$tmp/drop" "${small[@]}" --set expert.length_policy=drop | tail -1
-$PY "$CMP" "$tmp/drop/revisions/r1.h5"
+$py "$CMP" "$tmp/drop/revisions/r1.h5"
 [ "$(count "$tmp/drop/revisions/r1.json" 'dropped_by_reason["length"] > 0 and edits_by_length["longer"] + edits_by_length["shorter"] == 0')" = True ] \
   || fail "drop policy kept a length-changing edit or dropped nothing"
 
 echo "== reference expert"
-fresh "$tmp/ref"
+seed_data "$tmp/ref"
 "$DRAFTS" "$tmp/ref" 1 1 20
 "$REDIFF" expert --round 1 --run-dir "$tmp/ref" "${small[@]}" --set expert.kind=reference | tail -1
-$PY "$CMP" "$tmp/ref/revisions/r1.h5"
+$py "$CMP" "$tmp/ref/revisions/r1.h5"
 cp "$tmp/ref/revisions/r1.h5" "$tmp/ref.h5"
 
 # cmd_run NAME RANKS COMMAND [--set ...]: a command-expert gather over the 20-sample drafts.
 cmd_run() {
   local name=$1 np=$2 cmd=$3; shift 3
-  fresh "$tmp/$name"
+  seed_data "$tmp/$name"
   cp -r "$tmp/ref/drafts" "$tmp/$name/"
   local start=$SECONDS
   timeout 300 mpirun -np "$np" --oversubscribe "$REDIFF" expert --round 1 --run-dir "$tmp/$name" "${small[@]}" \
     --set expert.kind=command --set "expert.command=$cmd" --set expert.timeout_s=0.5 "$@" | tail -1
   echo "   ($((SECONDS - start)) s)"
-  $PY "$CMP" "$tmp/$name/revisions/r1.h5" >/dev/null
+  $py "$CMP" "$tmp/$name/revisions/r1.h5" >/dev/null
   [ ! -e "$tmp/$name/revisions/r1.images" ] || fail "$name: the image folder was left"
 }
 EXP="$RD_SOURCE_DIR/tests/experts"
 N=$(count "$tmp/ref/revisions/r1.json" drafts)
 
 echo "== command expert answering from the reference (2 ranks)"
-cmd_run good 2 "$PY $EXP/reference_edits.py"
+cmd_run good 2 "$py $EXP/reference_edits.py"
 # Where it answered, its refined captions are the reference expert's (both are the ground truth).
-$PY - "$tmp/good/revisions/r1.h5" "$tmp/ref.h5" <<'PYEOF'
+$py - "$tmp/good/revisions/r1.h5" "$tmp/ref.h5" <<'PYEOF'
 import sys, h5py, numpy as np
 a, b = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
 key = lambda f: {(s, t, o.tobytes()): r for s, t, o, r in zip(f["sample_id"][...], f["steps"][...], f["original"][...], f["refined"][...])}
@@ -82,25 +76,25 @@ PYEOF
   || fail "good expert: unexpected drops"
 
 echo "== always right"
-cmd_run right 1 "$PY $EXP/echo_right.py"
+cmd_run right 1 "$py $EXP/echo_right.py"
 [ "$(count "$tmp/right/revisions/r1.json" "right == $N")" = True ] || fail "echo_right: not all right"
 
 echo "== crashing after 5 replies"
-cmd_run crash0 1 "$PY $EXP/reference_edits.py --crash-after 5" --set expert.retries=0
+cmd_run crash0 1 "$py $EXP/reference_edits.py --crash-after 5" --set expert.retries=0
 [ "$(count "$tmp/crash0/revisions/r1.json" 'dropped_by_reason["crash"] > 0 and right + revised > 0')" = True ] \
   || fail "crash without retries was not counted"
-cmd_run crash1 1 "$PY $EXP/reference_edits.py --crash-after 5" --set expert.retries=1
+cmd_run crash1 1 "$py $EXP/reference_edits.py --crash-after 5" --set expert.retries=1
 # With a retry every draft the good expert answered is answered (the restarted program serves it).
 [ "$(count "$tmp/crash1/revisions/r1.json" 'right + revised')" = "$(count "$tmp/good/revisions/r1.json" 'right + revised')" ] \
   || fail "a retry did not restart the expert"
 
 echo "== hanging past the timeout"
-cmd_run hang 1 "$PY $EXP/reference_edits.py --hang-every 4" --set expert.retries=0
+cmd_run hang 1 "$py $EXP/reference_edits.py --hang-every 4" --set expert.retries=0
 [ "$(count "$tmp/hang/revisions/r1.json" 'dropped_by_reason["timeout"] > 0 and right + revised > 0')" = True ] \
   || fail "timeouts were not counted"
 
 echo "== malformed replies"
-cmd_run bad 1 "$PY $EXP/reference_edits.py --malformed-every 3" --set expert.retries=0
+cmd_run bad 1 "$py $EXP/reference_edits.py --malformed-every 3" --set expert.retries=0
 [ "$(count "$tmp/bad/revisions/r1.json" 'dropped_by_reason["malformed"] > 0 and right + revised > 0')" = True ] \
   || fail "malformed replies were not counted"
 
@@ -109,10 +103,6 @@ cmd_run missing 1 "/nonexistent/expert" --set expert.retries=1
 [ "$(count "$tmp/missing/revisions/r1.json" "dropped_by_reason['crash'] == $N")" = True ] || fail "missing command"
 
 echo "== no drafts"
-fresh "$tmp/none"
-set +e
-"$REDIFF" expert --round 2 --run-dir "$tmp/none" "${small[@]}" 2>"$tmp/err.txt"
-rc=$?
-set -e
-[ $rc = 1 ] && grep -q "drafts/r2/rank0.h5 is missing" "$tmp/err.txt" || { cat "$tmp/err.txt"; fail "missing drafts: exit $rc"; }
+seed_data "$tmp/none"
+expect_exit 1 "drafts/r2/rank0.h5 is missing" "$REDIFF" expert --round 2 --run-dir "$tmp/none" "${small[@]}"
 echo "expert_gather.sh: all passed"

@@ -4,16 +4,11 @@
 # per step that lists every unmasked token, starting captions, bad input;
 # eval's results.json / results.md / PNG, and the same numbers under
 # mpirun -np 2 as on one rank.
-set -euo pipefail
-: "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-py=/usr/bin/python3
-cfg="$RD_SOURCE_DIR/configs/tiny.yaml"
+# shellcheck source=tests/lib/script.bash
+source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
+need_env REDIFF
 set_=(-c "$cfg" --set data.n_train=2000 --set data.n_eval=128 --set data.shard_size=512 --set eval.n_samples=32
-      --set model.d_model=64 --set model.n_layers=2 --set model.d_ff=128 --set model.vision_d=64
-      --set model.vision_d_ff=128 --set train.batch_size=16 --set train.eval_batches=2)
+      "${small_model[@]}")
 run=$tmp/run
 "$REDIFF" data synth "${set_[@]}" --run-dir "$run" >/dev/null
 "$REDIFF" base "${set_[@]}" --run-dir "$run" --set base.steps=100 --set train.eval_every=100 \
@@ -72,22 +67,12 @@ last = [l for l in open(sys.argv[1]) if l.startswith("  caption:")][-1].split()[
 assert last[0] == "there" and last[1] == "are" and last[3] == "objects", last
 PY
 # bad input: a clear message, exit code 1 or 2
-expect_fail() { # code substring command...
-  local code=$1 msg=$2
-  shift 2
-  set +e
-  "$@" >/dev/null 2>"$tmp/err"
-  local rc=$?
-  set -e
-  [ $rc = "$code" ] || fail "exit $rc, want $code: $*"
-  grep -q -- "$msg" "$tmp/err" || { cat "$tmp/err"; fail "message '$msg' missing"; }
-}
 g=("$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$ckpt")
-expect_fail 1 "word 2 'blorp' is not in the vocabulary" "${g[@]}" --shard "$shard" --index 0 --caption "there blorp"
-expect_fail 1 "between 4 (one per block) and 64" "${g[@]}" --shard "$shard" --index 0 --steps 65
-expect_fail 2 "neither refine nor remask" "${g[@]}" --shard "$shard" --index 0 --mode greedy
-expect_fail 2 "usage: rediff generate" "${g[@]}" --shard "$shard"
-expect_fail 1 "does not exist" "$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$tmp/nope.h5" --image "$tmp/s5.png"
+expect_exit 1 "word 2 'blorp' is not in the vocabulary" "${g[@]}" --shard "$shard" --index 0 --caption "there blorp"
+expect_exit 1 "between 4 (one per block) and 64" "${g[@]}" --shard "$shard" --index 0 --steps 65
+expect_exit 2 "neither refine nor remask" "${g[@]}" --shard "$shard" --index 0 --mode greedy
+expect_exit 2 "usage: rediff generate" "${g[@]}" --shard "$shard"
+expect_exit 1 "does not exist" "$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$tmp/nope.h5" --image "$tmp/s5.png"
 
 # 2. eval: 2 models asked, the missing one skipped; 4 rows; outputs valid.
 ev=(eval "${set_[@]}" --set "eval.models=[base, stage1]" --set eval.n_samples=32 --set "eval.tokens_per_step=[1, 8]")
@@ -121,15 +106,7 @@ PY
 
 # 3. The same numbers from 2 ranks (each decodes half, counts summed).
 mkdir -p "$tmp/mpi" && cp -r "$run/data" "$run/ckpt" "$tmp/mpi/"
-OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun -np 2 --oversubscribe \
-  "$REDIFF" "${ev[@]}" --run-dir "$tmp/mpi" >/dev/null 2>"$tmp/mpi.err" || { cat "$tmp/mpi.err"; fail "eval under mpirun"; }
-$py - "$run/eval/results.json" "$tmp/mpi/eval/results.json" <<'PY' || fail "2 ranks differ from 1"
-import json, sys
-a, b = (json.load(open(p))["rows"] for p in sys.argv[1:])
-assert len(a) == len(b) == 4
-for x, y in zip(a, b):
-    for k in x:
-        if k not in ("captions_per_s", "forward_passes_per_s"):
-            assert x[k] == y[k], (k, x[k], y[k])
-PY
+mpirun -np 2 --oversubscribe "$REDIFF" "${ev[@]}" --run-dir "$tmp/mpi" >/dev/null 2>"$tmp/mpi.err" \
+  || { cat "$tmp/mpi.err"; fail "eval under mpirun"; }
+same_results "$run/eval/results.json" "$tmp/mpi/eval/results.json" "2 ranks give the results of 1" || fail "2 ranks differ from 1"
 echo "generate and eval: ok"

@@ -6,11 +6,9 @@
 # bad shapes and options are refused; status reads markers, checkpoints and
 # chain.json, and says so when Slurm cannot answer.
 # RD_UPDATE_EXPECTED=1 rewrites the expected file from this build.
-set -euo pipefail
-: "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+# shellcheck source=tests/lib/script.bash
+source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
+need_env REDIFF
 cfg="$RD_SOURCE_DIR/configs/cluster-gpu.yaml"
 expected="$RD_SOURCE_DIR/tests/e2e/expected/cluster-gpu.dryrun.txt"
 run="$tmp/runs/cluster-gpu"
@@ -51,22 +49,12 @@ grep -A60 "expert.r1.sbatch <==" "$tmp/mpirun.txt" | grep -q "^mpirun -np 2 " ||
 grep -A30 '01-data.sbatch <==' "$tmp/mpirun.txt" | grep -q '^#SBATCH --gpus-per-node' && fail "data job asks for GPUs"
 
 # 4. Refusals: exit 1 with a message naming the keys, exit 2 for usage.
-set +e
-"$REDIFF" submit -c "$cfg" --run-dir "$tmp/x" --dry-run --set parallel.ranks=8 2>"$tmp/err1"
-rc1=$?
-"$REDIFF" submit -c "$cfg" --run-dir "$tmp/x" --dry-run --cancel 2>"$tmp/err2"
-rc2=$?
-"$REDIFF" submit -c "$cfg" --run-dir "$tmp/x" --dry-run --set slurm.ranks_expert=6 2>"$tmp/err3"
-rc3=$?
-"$REDIFF" submit -c "$cfg" --run-dir "$tmp/with space" --dry-run 2>"$tmp/err4"
-rc4=$?
-set -e
-[ $rc1 = 1 ] && grep -q "slurm.nodes x slurm.tasks_per_node = 4 x 4 = 16 ranks per job, but parallel.ranks is 8" "$tmp/err1" \
-  || { cat "$tmp/err1"; fail "ranks mismatch not refused"; }
-[ $rc2 = 2 ] || fail "--dry-run --cancel exited $rc2, want 2"
-[ $rc3 = 1 ] && grep -q "slurm.ranks_expert (6) must be at most slurm.tasks_per_node (4) or a multiple of it" "$tmp/err3" \
-  || { cat "$tmp/err3"; fail "bad ranks_expert not refused"; }
-[ $rc4 = 1 ] && grep -q "cannot carry" "$tmp/err4" || { cat "$tmp/err4"; fail "run folder with a space not refused"; }
+expect_exit 1 "slurm.nodes x slurm.tasks_per_node = 4 x 4 = 16 ranks per job, but parallel.ranks is 8" \
+  "$REDIFF" submit -c "$cfg" --run-dir "$tmp/x" --dry-run --set parallel.ranks=8
+expect_exit 2 "" "$REDIFF" submit -c "$cfg" --run-dir "$tmp/x" --dry-run --cancel
+expect_exit 1 "slurm.ranks_expert (6) must be at most slurm.tasks_per_node (4) or a multiple of it" \
+  "$REDIFF" submit -c "$cfg" --run-dir "$tmp/x" --dry-run --set slurm.ranks_expert=6
+expect_exit 1 "cannot carry" "$REDIFF" submit -c "$cfg" --run-dir "$tmp/with space" --dry-run
 
 # 5. status without Slurm: markers, a partial checkpoint, a chain whose
 # states cannot be asked.

@@ -5,42 +5,22 @@
 # (afterok can never be satisfied; --kill-on-invalid-dep=yes), and
 # rediff status names the failed job, its exit code and the end of its log.
 # A job sbatch refuses is reported with the sbatch command line and message.
-set -euo pipefail
-: "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
-if ! command -v sbatch >/dev/null 2>&1 || ! [ -x /usr/sbin/slurmctld ]; then
-  echo "skipped: slurm-wlm is not installed (apt-get install slurm-wlm munge)"
-  exit 0
-fi
-tmp=$(mktemp -d)
-cluster="$RD_SOURCE_DIR/slurm/local-cluster.sh"
-trap '"$cluster" down "$tmp/cluster" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-eval "$("$cluster" up "$tmp/cluster")"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-cfg="$RD_SOURCE_DIR/configs/tiny.yaml"
-sets=(--set base.steps=10 --set parallel.ranks=2 --set slurm.tasks_per_node=2 --set slurm.time=00:05:00
-      --set slurm.signal_lead_s=30)
-job_of() { sed -n "s/.*\"name\": \"$1\", \"job_id\": \"\([0-9]*\)\".*/\1/p" "$run/slurm/chain.json"; }
-state_of() { scontrol show job -o "$1" | sed -n 's/.* JobState=\([A-Z_]*\) .*/\1/p'; }
-final_state() {
-  local st
-  for ((t = 0; t < 1200; t++)); do
-    st=$(state_of "$1")
-    case "$st" in PENDING | RUNNING | CONFIGURING | COMPLETING | REQUEUED | "") sleep 0.25 ;; *) echo "$st"; return ;; esac
-  done
-  echo "STILL-$st"
-}
+# shellcheck source=tests/lib/script.bash
+source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
+need_env REDIFF
+slurm_cluster_up
+sets=(--set base.steps=10 "${slurm_sets[@]}" --set slurm.time=00:05:00)
 
 run="$tmp/run"
 mkdir -p "$run/done"
 echo "marked by the test; the data files are missing" >"$run/done/data"
 "$REDIFF" submit -c "$cfg" --run-dir "$run" "${sets[@]}" >/dev/null
-base_job=$(job_of 02-base)
+base_job=$(job_of "$run" 02-base)
 names=(03-mask 04-stage1 05-draft.r1 06-expert.r1 07-stage2.r1 08-eval)
 [ "$(final_state "$base_job")" = FAILED ] || fail "base job did not fail"
 scontrol show job -o "$base_job" | grep -q "ExitCode=1:0" || fail "base job's exit code is not the stage's 1"
 for name in "${names[@]}"; do
-  id=$(job_of "$name")
+  id=$(job_of "$run" "$name")
   st=$(final_state "$id")
   [ "$st" = CANCELLED ] || fail "$name (job $id) ended $st, want CANCELLED"
   scontrol show job -o "$id" | grep -q "Reason=DependencyNeverSatisfied" || fail "$name: reason"
@@ -49,7 +29,7 @@ done
 
 "$REDIFF" status -c "$cfg" --run-dir "$run" "${sets[@]}" | tee "$tmp/status.txt"
 grep -Eq "^base +no +$base_job +FAILED +reason NonZeroExitCode; exit 1:0$" "$tmp/status.txt" || fail "status: base row"
-grep -Eq "^stage1 +no +$(job_of 04-stage1) +CANCELLED +reason DependencyNeverSatisfied \(afterok:$(job_of 03-mask)\(failed\)\)$" \
+grep -Eq "^stage1 +no +$(job_of "$run" 04-stage1) +CANCELLED +reason DependencyNeverSatisfied \(afterok:$(job_of "$run" 03-mask)\(failed\)\)$" \
   "$tmp/status.txt" || fail "status: stage1 row"
 grep -q "^job $base_job (base) FAILED: ExitCode=1:0 Reason=NonZeroExitCode$" "$tmp/status.txt" || fail "status: failed job"
 grep -q "^  last lines of $run/slurm/logs/02-base.$base_job.err:$" "$tmp/status.txt" || fail "status: log name"
@@ -58,13 +38,9 @@ grep -q "^    rediff: .*data/vocab.txt is missing: run \`rediff data synth\`" "$
 
 # sbatch itself refusing a job: the error names the command line and quotes
 # sbatch's message; no chain.json is written.
-set +e
-"$REDIFF" submit -c "$cfg" --run-dir "$tmp/nopart" "${sets[@]}" --set slurm.partition=nosuch 2>"$tmp/nopart.err"
-rc=$?
-set -e
-cat "$tmp/nopart.err"
-[ $rc = 1 ] || fail "submit to a missing partition exited $rc"
+expect_exit 1 "" "$REDIFF" submit -c "$cfg" --run-dir "$tmp/nopart" "${sets[@]}" --set slurm.partition=nosuch
+cat "$tmp/err.txt"
 grep -q "^rediff: \`sbatch --parsable $tmp/nopart/slurm/01-data.sbatch\` exited with 1: sbatch: error: .*invalid partition" \
-  "$tmp/nopart.err" || fail "sbatch's error not reported with its command line"
+  "$tmp/err.txt" || fail "sbatch's error not reported with its command line"
 [ ! -e "$tmp/nopart/slurm/chain.json" ] || fail "a chain.json was written for a failed submit"
 echo "slurm failure: ok"

@@ -8,50 +8,22 @@
 # afterok + --kill-on-invalid-dep=yes stays pending through the requeue and
 # runs after it. A job cancelled with scancel (TERM) stays cancelled: it is
 # not requeued. Prints what it saw.
-set -euo pipefail
-: "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
-if ! command -v sbatch >/dev/null 2>&1 || ! [ -x /usr/sbin/slurmctld ]; then
-  echo "skipped: slurm-wlm is not installed (apt-get install slurm-wlm munge)"
-  exit 0
-fi
-tmp=$(mktemp -d)
-cluster="$RD_SOURCE_DIR/slurm/local-cluster.sh"
-trap '"$cluster" down "$tmp/cluster" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
-out= err=
-fail() {
-  [ -z "$out" ] || cat "$out" "$err"
-  echo "FAIL: $*"
-  exit 1
-}
-eval "$("$cluster" up "$tmp/cluster")"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-py=/usr/bin/python3
-cfg="$RD_SOURCE_DIR/configs/tiny.yaml"
-sets=(--set data.n_train=2000 --set data.n_eval=128 --set data.shard_size=512 --set eval.n_samples=64
-      --set draft.n_samples=64 --set model.d_model=64 --set model.n_layers=2 --set model.d_ff=128
-      --set model.vision_d=64 --set model.vision_d_ff=128 --set train.batch_size=16 --set train.eval_batches=2
+# shellcheck source=tests/lib/script.bash
+source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
+need_env REDIFF
+slurm_cluster_up
+sets=("${small_data[@]}" "${small_model[@]}"
       --set base.steps=100 --set train.ckpt_every=50 --set train.eval_every=25 --set train.log_every=5
-      --set parallel.ranks=2 --set slurm.tasks_per_node=2 --set slurm.time=00:10:00 --set slurm.signal_lead_s=30)
-state_of() { scontrol show job -o "$1" | sed -n 's/.* JobState=\([A-Z_]*\) .*/\1/p'; }
-final_state() {
-  local st
-  for ((t = 0; t < 1200; t++)); do
-    st=$(state_of "$1")
-    case "$st" in PENDING | RUNNING | CONFIGURING | COMPLETING | REQUEUED | "") sleep 0.25 ;; *) echo "$st"; return ;; esac
-  done
-  echo "STILL-$st"
-}
-train_losses() { grep '"kind":"train"' "$1" | sed 's/.*"step":\([0-9]*\),.*"loss":\([^,}]*\).*/\1 \2/'; }
-eval_losses() { grep '"kind":"eval"' "$1" | sed 's/.*"loss":\([^,}]*\).*/\1/'; }
+      "${slurm_sets[@]}")
 
-"$REDIFF" data synth -c "$cfg" --run-dir "$tmp/data0" "${sets[@]}" >/dev/null
-seed() { mkdir -p "$1/done" && cp -r "$tmp/data0/data" "$1/" && cp "$tmp/data0/done/data" "$1/done/"; }
+synth_data -c "$cfg" "${sets[@]}"
 run="$tmp/run"
-seed "$run"
-for m in mask stage1 draft.r1 expert.r1 stage2.r1 eval; do echo "skipped by the test" >"$run/done/$m"; done
+seed_data "$run"
+mark_later_done "$run"
 "$REDIFF" submit -c "$cfg" --run-dir "$run" "${sets[@]}" >/dev/null
-id=$(sed -n 's/.*"name": "02-base", "job_id": "\([0-9]*\)".*/\1/p' "$run/slurm/chain.json")
+id=$(job_of "$run" 02-base)
 err="$run/slurm/logs/02-base.$id.err" out="$run/slurm/logs/02-base.$id.out"
+fail_logs=("$out" "$err")
 # A dependant as the next stage of the chain would be.
 child=$(sbatch --parsable --dependency=afterok:"$id" --kill-on-invalid-dep=yes -o "$tmp/child.out" \
   --wrap 'echo "child ran"')
@@ -61,11 +33,11 @@ for ((t = 0; t < 1200; t++)); do
   grep -Eq '^base: (2[0-9]|[3-9][0-9])/100' "$err" 2>/dev/null && break
   sleep 0.25
 done
-grep -Eq '^base: (2[0-9]|[3-9][0-9])/100' "$err" || { cat "$out" "$err"; fail "base did not get to step 20"; }
+grep -Eq '^base: (2[0-9]|[3-9][0-9])/100' "$err" || fail "base did not get to step 20"
 signal_at=$(date -u +%H:%M:%S)
 scancel --signal=USR1 --batch "$id"
 
-[ "$(final_state "$id")" = COMPLETED ] || { cat "$out" "$err"; fail "job $id did not complete"; }
+[ "$(final_state "$id")" = COMPLETED ] || fail "job $id did not complete"
 scontrol show job -o "$id" | grep -q "Restarts=1 " || fail "job $id was not requeued exactly once"
 grep -q "got SIGUSR1; asking the stage to checkpoint and stop" "$out" || fail "batch shell did not get USR1"
 grep -q "stage exited with 3" "$out" || fail "stage did not exit 3"
@@ -83,10 +55,9 @@ base_end=$(scontrol show job -o "$id" | sed -n 's/.* EndTime=\([^ ]*\) .*/\1/p')
 [[ ! "$child_start" < "$base_end" ]] || fail "the dependant started ($child_start) before the requeued job ended ($base_end)"
 
 # The uninterrupted run.
-seed "$tmp/whole"
+seed_data "$tmp/whole"
 mpirun -np 2 --oversubscribe "$REDIFF" base -c "$cfg" --run-dir "$tmp/whole" "${sets[@]}" 2>/dev/null
-$py "$RD_SOURCE_DIR/tests/reference/compare_ckpt.py" "$run/ckpt/base/$(cat "$run/ckpt/base/LATEST")" \
-  "$tmp/whole/ckpt/base/$(cat "$tmp/whole/ckpt/base/LATEST")" || fail "requeued run differs from an uninterrupted one"
+compare_ckpt "$(latest_ckpt "$run")" "$(latest_ckpt "$tmp/whole")" || fail "requeued run differs from an uninterrupted one"
 cmp <(train_losses "$tmp/whole/logs/base.jsonl") <(train_losses "$run/logs/base.jsonl") || fail "train losses differ"
 cmp <(eval_losses "$tmp/whole/logs/base.jsonl") <(eval_losses "$run/logs/base.jsonl") || fail "held-out losses differ"
 
@@ -99,10 +70,10 @@ echo "  the afterok dependant $child started $child_start, after job $id ended $
 
 # scancel: TERM to the job; it checkpoints if it can but is not requeued.
 run2="$tmp/run2"
-seed "$run2"
-for m in mask stage1 draft.r1 expert.r1 stage2.r1 eval; do echo "skipped by the test" >"$run2/done/$m"; done
+seed_data "$run2"
+mark_later_done "$run2"
 "$REDIFF" submit -c "$cfg" --run-dir "$run2" "${sets[@]}" >/dev/null
-id2=$(sed -n 's/.*"name": "02-base", "job_id": "\([0-9]*\)".*/\1/p' "$run2/slurm/chain.json")
+id2=$(job_of "$run2" 02-base)
 for ((t = 0; t < 1200; t++)); do
   grep -Eq '^base: [1-9][0-9]*/100' "$run2/slurm/logs/02-base.$id2.err" 2>/dev/null && break
   sleep 0.25

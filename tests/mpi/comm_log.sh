@@ -6,23 +6,18 @@
 # inside the step's; a one-rank run logs no communication at all. A vision
 # width of 40 leaves tensors that are not a multiple of 16 floats, so the
 # gradient buffer holds alignment padding, all-reduced with it.
-set -euo pipefail
-: "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-py=/usr/bin/python3
-cfg="$RD_SOURCE_DIR/configs/tiny.yaml"
+# shellcheck source=tests/lib/script.bash
+source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
+need_env REDIFF
 common=(-c "$cfg" --set data.n_train=256 --set data.n_eval=128 --set data.shard_size=256
-        --set eval.n_samples=64 --set draft.n_samples=64 --set model.d_model=64 --set model.n_layers=2
-        --set model.d_ff=128 --set model.vision_d=40 --set model.vision_d_ff=128
+        --set eval.n_samples=64 --set draft.n_samples=64 "${small_model[@]}" --set model.vision_d=40
         --set train.batch_size=4 --set train.eval_batches=1 --set base.steps=3)
 
-"$REDIFF" data synth "${common[@]}" --run-dir "$tmp/one" >/dev/null
-mkdir -p "$tmp/dp2" && cp -r "$tmp/one/data" "$tmp/dp2/"
-"$REDIFF" base "${common[@]}" --run-dir "$tmp/one" 2>"$tmp/one.err" || { cat "$tmp/one.err"; exit 1; }
+synth_data "${common[@]}"
+seed_data "$tmp/one" "$tmp/dp2"
+"$REDIFF" base "${common[@]}" --run-dir "$tmp/one" 2>"$tmp/one.err" || { cat "$tmp/one.err"; fail "base, 1 process"; }
 timeout 120 mpirun -np 2 --oversubscribe "$REDIFF" base "${common[@]}" --run-dir "$tmp/dp2" \
-  --set parallel.ranks=2 2>"$tmp/dp2.err" || { cat "$tmp/dp2.err"; exit 1; }
+  --set parallel.ranks=2 2>"$tmp/dp2.err" || { cat "$tmp/dp2.err"; fail "base, dp 2"; }
 
 "$REDIFF" config show "${common[@]}" >"$tmp/config.yaml"
 vocab=$(wc -l <"$tmp/one/data/vocab.txt")

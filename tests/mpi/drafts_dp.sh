@@ -3,21 +3,14 @@
 # sample: each rank decodes its slice of the drafted samples in batches of
 # other neighbours than the single process has, and the decoding noise is
 # keyed by sample id, so every draft's tokens must be equal.
-set -euo pipefail
-: "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-cfg="$RD_SOURCE_DIR/configs/tiny.yaml"
+# shellcheck source=tests/lib/script.bash
+source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
+need_env REDIFF
 # 14 drafted samples in batches of 4: one process decodes them as 4+4+4+2,
 # two ranks as 4+3 and 4+3, so no batch but the first is the same.
 args=(-c "$cfg" --set data.n_train=130 --set data.shard_size=65 --set data.n_eval=64
       --set eval.n_samples=64 --set draft.n_samples=14 --set eval.batch=4
-      --set "draft.step_counts=[64, 16, 8]"
-      --set model.d_model=64 --set model.n_layers=2 --set model.d_ff=128 --set model.vision_d=64
-      --set model.vision_d_ff=128 --set train.batch_size=16 --set train.eval_batches=2
-      --set train.eval_every=1000 --set train.ckpt_every=1000)
+      --set "draft.step_counts=[64, 16, 8]" "${small_model[@]}" --set train.eval_every=1000 --set train.ckpt_every=1000)
 
 # A few steps from the seeded init: a model still far from writing [EOS]
 # first, so every draft has all gen_len tokens to compare (a longer-trained
@@ -34,7 +27,7 @@ grep -q "2 ranks" "$tmp/two.err" || { cat "$tmp/two.err"; fail "the dp 2 draft d
 [ -f "$tmp/two/drafts/r1/rank1.h5" ] || fail "no rank1.h5 from the dp 2 draft"
 [ ! -f "$tmp/one/drafts/r1/rank1.h5" ] || fail "a rank1.h5 from one process"
 
-/usr/bin/python3 - "$tmp/one/drafts/r1" "$tmp/two/drafts/r1" <<'PY'
+"$py" - "$tmp/one/drafts/r1" "$tmp/two/drafts/r1" <<'PY'
 import glob, sys
 import h5py
 import numpy as np

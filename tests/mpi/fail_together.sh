@@ -10,20 +10,14 @@
 # non-zero (as srun without --kill-on-bad-exit behaves), so the job must end
 # by rediff's own doing. mpirun then exits 0 unless a rank aborted, so each
 # rank is started through a wrapper that prints its exit status.
-set -euo pipefail
-: "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-cfg="$RD_SOURCE_DIR/configs/tiny.yaml"
+# shellcheck source=tests/lib/script.bash
+source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
+need_env REDIFF
 # 130 samples in two shards of 65: the last HDF5 chunk (64 samples) of each
 # shard holds one sample, so corrupting it breaks exactly one sample.
 data=(--set data.n_train=130 --set data.shard_size=65 --set data.n_eval=64
       --set eval.n_samples=64 --set draft.n_samples=16)
-small=(--set model.d_model=64 --set model.n_layers=2 --set model.d_ff=128 --set model.vision_d=64
-       --set model.vision_d_ff=128 --set train.batch_size=16 --set train.eval_batches=2
-       --set train.eval_every=1000 --set train.ckpt_every=1000)
+small=("${small_model[@]}" --set train.eval_every=1000 --set train.ckpt_every=1000)
 mpi=(mpirun --oversubscribe)
 no_kill=(--mca orte_abort_on_non_zero_status 0)
 cat >"$tmp/each.sh" <<'SH'
@@ -33,30 +27,6 @@ echo "rank ${OMPI_COMM_WORLD_RANK:-0} exited $rc"
 exit $rc
 SH
 each=(bash "$tmp/each.sh")
-
-# expect_fatal LABEL PATTERN CMD...: CMD must end within 20 s (it is killed
-# at 60 s), fail, and print a line matching the extended regular expression
-# PATTERN. It fails when it exits non-zero, or when it exits 0 (mpirun not
-# killing on a bad exit) while every rank said it exited non-zero.
-expect_fatal() {
-  local label=$1 want=$2; shift 2
-  local out rc start=$SECONDS
-  set +e
-  out=$(timeout 60 "$@" 2>&1)
-  rc=$?
-  set -e
-  local took=$((SECONDS - start))
-  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
-    echo "$out" >&2; fail "$label: still running after 60 s (a rank hangs)"
-  fi
-  if [ "$rc" -eq 0 ] && { grep -q "^rank [0-9]* exited 0$" <<<"$out" || ! grep -q "^rank [0-9]* exited" <<<"$out"; }; then
-    echo "$out" >&2; fail "$label: exited 0 after a fatal error"
-  fi
-  grep -qE "$want" <<<"$out" || { echo "$out" >&2; fail "$label: the output lacks /$want/"; }
-  [ "$took" -le 20 ] || { echo "$out" >&2; fail "$label: took $took s to end"; }
-  echo "ok   $label: exit $rc after ${took} s"
-  grep -E "^(rediff: |rank [0-9]+ exited)" <<<"$out" | sed 's/^/     /'
-}
 
 "$REDIFF" data synth -c "$cfg" --run-dir "$tmp/run" "${data[@]}" >/dev/null
 run=(base -c "$cfg" --run-dir "$tmp/run" "${data[@]}" "${small[@]}" --set base.steps=10)
@@ -69,10 +39,10 @@ other[2]="$tmp/other.yaml"
 for launch in default no_kill; do
   opts=()
   [ $launch = no_kill ] && opts=("${no_kill[@]}")
-  expect_fatal "3 ranks with one config, 1 with another ($launch)" \
+  expect_fatal 20 "3 ranks with one config, 1 with another ($launch)" \
     "^rediff: config differs between ranks: rank 3 has hash [0-9a-f]{16}, rank 0 has [0-9a-f]{16}" \
     "${mpi[@]}" "${opts[@]}" -np 3 "${each[@]}" "$REDIFF" "${run[@]}" : -np 1 "${each[@]}" "$REDIFF" "${other[@]}"
-  expect_fatal "one rank with another --set ($launch)" "^rediff: config differs between ranks: rank 1 has hash" \
+  expect_fatal 20 "one rank with another --set ($launch)" "^rediff: config differs between ranks: rank 1 has hash" \
     "${mpi[@]}" "${opts[@]}" -np 1 "${each[@]}" "$REDIFF" "${run[@]}" : -np 1 "${each[@]}" "$REDIFF" "${run[@]}" \
     --set train.seed=2
 done
@@ -84,13 +54,13 @@ heads=(--set model.d_model=96 --set model.n_heads=3 --set parallel.tp=2)
 for launch in default no_kill; do
   opts=()
   [ $launch = no_kill ] && opts=("${no_kill[@]}")
-  expect_fatal "tp 2, 3 heads, 2 ranks ($launch)" \
+  expect_fatal 20 "tp 2, 3 heads, 2 ranks ($launch)" \
     "^rediff: .*parallel\.tp( \(2\) must divide| = 2 does not divide) model\.n_heads( \(3\)| = 3)" \
     "${mpi[@]}" "${opts[@]}" -np 2 "${each[@]}" "$REDIFF" "${run[@]}" "${heads[@]}"
-  expect_fatal "tp 2 on 3 ranks ($launch)" "^rediff: parallel\.tp = 2 does not divide the 3 MPI ranks of the job" \
+  expect_fatal 20 "tp 2 on 3 ranks ($launch)" "^rediff: parallel\.tp = 2 does not divide the 3 MPI ranks of the job" \
     "${mpi[@]}" "${opts[@]}" -np 3 "${each[@]}" "$REDIFF" "${run[@]}" --set parallel.tp=2
 done
-expect_fatal "tp 4, 6 heads, 4 ranks" \
+expect_fatal 20 "tp 4, 6 heads, 4 ranks" \
   "^rediff: .*parallel\.tp( \(4\) must divide| = 4 does not divide) model\.n_heads( \(6\)| = 6)" \
   "${mpi[@]}" -np 4 "$REDIFF" "${run[@]}" --set model.d_model=96 --set model.n_heads=6 --set parallel.tp=4 \
   --set parallel.ranks=4
@@ -101,7 +71,7 @@ cp "$shard" "$tmp/good.h5"
 # Scramble the deflated bytes of the chunk that holds sample 64 alone: the
 # shard still opens (its checks read attributes, shapes and /caption_len),
 # but reading that sample fails in inflate().
-/usr/bin/python3 - "$shard" <<'PY'
+"$py" - "$shard" <<'PY'
 import sys, h5py
 path = sys.argv[1]
 with h5py.File(path, "r") as f:
@@ -118,7 +88,7 @@ for launch in default no_kill; do
   opts=()
   [ $launch = no_kill ] && opts=("${no_kill[@]}")
   rm -rf "$tmp/run/ckpt" "$tmp/run/logs"
-  expect_fatal "corrupt chunk, 2 ranks ($launch)" \
+  expect_fatal 20 "corrupt chunk, 2 ranks ($launch)" \
     "^rediff: rank [01]: .*data/train-00000\.h5: dataset /images: H5Dread failed" \
     "${mpi[@]}" "${opts[@]}" -np 2 "${each[@]}" "$REDIFF" "${run[@]}"
   # Mid-run: steps before the one that reads sample 64 were trained (with
@@ -131,7 +101,7 @@ for launch in default no_kill; do
 done
 # One process reads every sample, so it meets the same chunk and says so.
 rm -rf "$tmp/run/ckpt" "$tmp/run/logs"
-expect_fatal "corrupt chunk, one process" "^rediff: .*data/train-00000\.h5: dataset /images: H5Dread failed" \
+expect_fatal 20 "corrupt chunk, one process" "^rediff: .*data/train-00000\.h5: dataset /images: H5Dread failed" \
   "$REDIFF" "${run[@]}"
 # The same run over the intact shard trains to its end.
 cp "$tmp/good.h5" "$shard"

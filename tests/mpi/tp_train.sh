@@ -11,23 +11,14 @@
 #    logits differ in rounding; the decoded tokens must not), and so do the
 #    eval scores at (1,2) and (2,2) (eval sums over dp and gathers from tp
 #    rank 0 of each replica).
-set -euo pipefail
-: "${REDIFF:?}" "${RD_SOURCE_DIR:?}"
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rd_tp_train.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-py=/usr/bin/python3
-cmp_ckpt="$RD_SOURCE_DIR/tests/reference/compare_ckpt.py"
-cfg="$RD_SOURCE_DIR/configs/tiny.yaml"
-sets=(--set data.n_train=2000 --set data.n_eval=128 --set data.shard_size=512
-      --set eval.n_samples=64 --set draft.n_samples=16 --set draft.step_counts=[64,16]
-      --set model.d_model=64 --set model.n_layers=2 --set model.d_ff=128 --set model.vision_d=64
-      --set model.vision_d_ff=128 --set train.batch_size=16 --set train.eval_batches=2
+# shellcheck source=tests/lib/script.bash
+source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
+need_env REDIFF
+export OMP_NUM_THREADS=1
+sets=("${small_data[@]}" --set draft.n_samples=16 --set "draft.step_counts=[64,16]" "${small_model[@]}"
       --set base.steps=6 --set train.ckpt_every=3 --set train.eval_every=3 --set stage1.steps=2)
 
-"$REDIFF" data synth -c "$cfg" --run-dir "$tmp/data0" "${sets[@]}" >/dev/null
-seed_data() { mkdir -p "$1" && cp -r "$tmp/data0/data" "$tmp/data0/done" "$1/"; }
+synth_data -c "$cfg" "${sets[@]}"
 # run DP TP DIR CMD ARGS...: `rediff CMD` on dp x tp ranks (a plain process for 1 x 1).
 run() {
   local dp=$1 tp=$2 dir=$3 cmd=$4; shift 4
@@ -45,7 +36,7 @@ for g in 1x1 2x1 1x2 2x2; do
 done
 for g in 2x1 1x2 2x2; do
   echo "== (dp, tp) = ($g) against (1, 1)"
-  $py "$cmp_ckpt" "$(ckpt "$tmp/g$g" 6)" "$(ckpt "$tmp/g1x1" 6)" --tol 1e-5 || fail "parameters at $g"
+  compare_ckpt "$(ckpt "$tmp/g$g" 6)" "$(ckpt "$tmp/g1x1" 6)" --tol 1e-5 || fail "parameters at $g"
   $py - "$tmp/g$g" "$tmp/g1x1" <<'PY' || fail "losses at $g"
 import re, sys
 def losses(d):
@@ -63,17 +54,13 @@ PY
 done
 seed_data "$tmp/again"
 run 2 2 "$tmp/again" base 2>/dev/null
-$py "$cmp_ckpt" "$(ckpt "$tmp/again" 6)" "$(ckpt "$tmp/g2x2" 6)" >/dev/null || fail "a (2,2) rerun is not bitwise equal"
+compare_ckpt "$(ckpt "$tmp/again" 6)" "$(ckpt "$tmp/g2x2" 6)" >/dev/null || fail "a (2,2) rerun is not bitwise equal"
 cmp <(losses "$tmp/again") <(losses "$tmp/g2x2") || fail "a (2,2) rerun logs other losses"
 echo "ok: a (2,2) rerun is bitwise equal"
 
 # 2. Stop at step 3 on (2,2); resume on other grids.
 seed_data "$tmp/cut"
-set +e
-run 2 2 "$tmp/cut" base --stop-at 3 2>"$tmp/cut.err"
-rc=$?
-set -e
-[ $rc = 3 ] || { cat "$tmp/cut.err"; fail "--stop-at on (2,2) exited $rc, want 3"; }
+expect_exit 3 "" run 2 2 "$tmp/cut" base --stop-at 3
 for g in 1x1 1x2 2x2; do
   mkdir -p "$tmp/re$g"
   cp -r "$tmp/cut/data" "$tmp/cut/done" "$tmp/cut/ckpt" "$tmp/cut/logs" "$tmp/re$g/"
@@ -81,10 +68,10 @@ for g in 1x1 1x2 2x2; do
   grep -q "resuming from .*step-00000003.h5 at step 3" "$tmp/re$g.err" || { cat "$tmp/re$g.err"; fail "no resume at $g"; }
   echo "== resumed at ($g) against the uninterrupted (2,2) run"
   if [ $g = 2x2 ]; then
-    $py "$cmp_ckpt" "$(ckpt "$tmp/re$g" 6)" "$(ckpt "$tmp/g2x2" 6)" || fail "resume at $g is not bitwise equal"
+    compare_ckpt "$(ckpt "$tmp/re$g" 6)" "$(ckpt "$tmp/g2x2" 6)" || fail "resume at $g is not bitwise equal"
     cmp <(losses "$tmp/re$g") <(losses "$tmp/g2x2") || fail "resume at $g logs other losses"
   else
-    $py "$cmp_ckpt" "$(ckpt "$tmp/re$g" 6)" "$(ckpt "$tmp/g2x2" 6)" --tol 1e-5 || fail "resume at $g"
+    compare_ckpt "$(ckpt "$tmp/re$g" 6)" "$(ckpt "$tmp/g2x2" 6)" --tol 1e-5 || fail "resume at $g"
   fi
 done
 
