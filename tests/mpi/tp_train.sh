@@ -11,6 +11,8 @@
 #    logits differ in rounding; the decoded tokens must not), and so do the
 #    eval scores at (1,2) and (2,2) (eval sums over dp and gathers from tp
 #    rank 0 of each replica).
+# 4. Stage II from those drafts' revisions trains at (1,2) within 1e-5 of
+#    one process.
 # shellcheck source=tests/lib/script.bash
 source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
 need_env REDIFF
@@ -110,4 +112,18 @@ scores() { $py -c 'import json,sys; [print(r["model"], r["mode"], r["tokens_per_
 scores "$tmp/g1x1"
 for g in 1x2 2x2; do cmp <(scores "$tmp/g$g") <(scores "$tmp/g1x1") || fail "eval scores at $g differ"; done
 echo "ok: eval scores at (1,2) and (2,2) equal one process"
+
+# 4. One expert gather, then Stage II on both grids from the same revisions.
+"$REDIFF" expert --round 1 -c "$cfg" --run-dir "$tmp/g1x1" "${sets[@]}" >/dev/null 2>"$tmp/x.err" \
+  || { cat "$tmp/x.err"; fail "expert"; }
+mkdir -p "$tmp/g1x2/revisions" "$tmp/g1x2/done"
+cp "$tmp/g1x1/revisions/r1.h5" "$tmp/g1x1/revisions/r1.json" "$tmp/g1x2/revisions/"
+cp "$tmp/g1x1/done/expert.r1" "$tmp/g1x2/done/"
+for g in 1x1 1x2; do
+  run "${g%x*}" "${g#*x}" "$tmp/g$g" stage2 --round 1 --set stage2.steps=3 2>"$tmp/s2$g.err" \
+    || { cat "$tmp/s2$g.err"; fail "stage2 at $g"; }
+done
+echo "== stage2 r1 at (1,2) against (1,1)"
+compare_ckpt "$tmp/g1x2/ckpt/stage2_r1/step-00000003.h5" "$tmp/g1x1/ckpt/stage2_r1/step-00000003.h5" --tol 1e-5 \
+  || fail "stage2 at (1,2)"
 echo "tp_train: all passed"
