@@ -80,13 +80,7 @@ int rd_caption_write(const rd_scene *s, const rd_shapes_params *p, uint64_t seed
     if (rel == RD_REL_LEFT_OF ? A->col > B->col : A->row > B->row) {
       const rd_object *t = A; A = B; B = t;
     }
-    memset(&f, 0, sizeof f);
-    f.kind = RD_FACT_RELATION;
-    f.rel = (int8_t)rel;
-    f.colour = A->colour;
-    f.shape = A->shape;
-    f.colour2 = B->colour;
-    f.shape2 = B->shape;
+    f = rd_fact_relation(A, rel, B);
     plan_fact(&extra[n_extra++], &f, (int)rd_rng_below(&r, RD_PHRASINGS_RELATION), 0);
   }
 

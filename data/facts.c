@@ -7,6 +7,18 @@
 #include "data/lexicon.h"
 #include "io/err.h"
 
+rd_fact rd_fact_relation(const rd_object *A, int rel, const rd_object *B) {
+  rd_fact f;
+  memset(&f, 0, sizeof f);
+  f.kind = RD_FACT_RELATION;
+  f.rel = (int8_t)rel;
+  f.colour = A->colour;
+  f.shape = A->shape;
+  f.colour2 = B->colour;
+  f.shape2 = B->shape;
+  return f;
+}
+
 int rd_fact_true(const rd_fact *f, const rd_scene *s) {
   switch (f->kind) {
   case RD_FACT_COUNT: return f->count == s->n;
@@ -99,13 +111,7 @@ void rd_scene_facts(const rd_scene *s, unsigned kinds, rd_facts *out) {
         const rd_object *A = &s->obj[a], *B = &s->obj[b];
         for (int rel = 0; rel < RD_RELS; rel++) {
           if (rel == RD_REL_LEFT_OF ? A->col >= B->col : A->row >= B->row) continue;
-          memset(&f, 0, sizeof f);
-          f.kind = RD_FACT_RELATION;
-          f.rel = (int8_t)rel;
-          f.colour = A->colour;
-          f.shape = A->shape;
-          f.colour2 = B->colour;
-          f.shape2 = B->shape;
+          f = rd_fact_relation(A, rel, B);
           rd_facts_push(out, &f);
         }
       }

@@ -44,6 +44,9 @@ typedef struct {
   rd_fact f[RD_FACTS_MAX];
 } rd_facts;
 
+/* The relation fact "A rel B" (rel an RD_REL_*), naming the objects by
+ * colour and shape as captions do. */
+rd_fact rd_fact_relation(const rd_object *A, int rel, const rd_object *B);
 /* 1 if the scene makes the fact true, else 0. A relation naming an object
  * the scene lacks (or the same object twice) is false. */
 int rd_fact_true(const rd_fact *f, const rd_scene *s);
