@@ -40,9 +40,10 @@ for launch in default no_kill; do
   opts=()
   [ $launch = no_kill ] && opts=("${no_kill[@]}")
   expect_fatal 20 "3 ranks with one config, 1 with another ($launch)" \
-    "^rediff: config differs between ranks: rank 3 has hash [0-9a-f]{16}, rank 0 has [0-9a-f]{16}" \
+    "^rediff: config differs between ranks: rank 3 has hash [0-9a-f]{16}, rank 0 has [0-9a-f]{16}.*; first difference: train\.lr is 0\.002 on rank 3, 0\.001 on rank 0$" \
     "${mpi[@]}" "${opts[@]}" -np 3 "${each[@]}" "$REDIFF" "${run[@]}" : -np 1 "${each[@]}" "$REDIFF" "${other[@]}"
-  expect_fatal 20 "one rank with another --set ($launch)" "^rediff: config differs between ranks: rank 1 has hash" \
+  expect_fatal 20 "one rank with another --set ($launch)" \
+    "^rediff: config differs between ranks: rank 1 has hash .*; first difference: train\.seed is 2 on rank 1, 1 on rank 0$" \
     "${mpi[@]}" "${opts[@]}" -np 1 "${each[@]}" "$REDIFF" "${run[@]}" : -np 1 "${each[@]}" "$REDIFF" "${run[@]}" \
     --set train.seed=2
 done
