@@ -7,6 +7,7 @@
 
 #include "io/err.h"
 #include "io/fs.h"
+#include "io/h5attr.h"
 #include "io/h5check.h"
 #include "io/vocab.h"
 
@@ -32,73 +33,9 @@ static int grow(void **p, int64_t *cap, int64_t need, size_t elem, int64_t n_old
 
 /* ---- HDF5 helpers */
 
-static int write_attr(hid_t f, const char *name, hid_t ftype, hid_t mtype, const void *v) {
-  hid_t sp = -1, a = -1;
-  int rc = RD_H5(sp = H5Screate(H5S_SCALAR));
-  if (rc == RD_OK) rc = RD_H5(a = H5Acreate2(f, name, ftype, sp, H5P_DEFAULT, H5P_DEFAULT));
-  if (rc == RD_OK) rc = RD_H5(H5Awrite(a, mtype, v));
-  if (a >= 0) H5Aclose(a);
-  if (sp >= 0) H5Sclose(sp);
-  return rc < 0 ? rd_err_wrap(rc, "attribute %s", name) : RD_OK;
-}
-
-static int write_int_attr(hid_t f, const char *name, int32_t v) {
-  return write_attr(f, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &v);
-}
-
-static int write_str_attr(hid_t f, const char *name, const char *s) {
-  hid_t t = -1;
-  int rc = RD_H5(t = H5Tcopy(H5T_C_S1));
-  if (rc == RD_OK) rc = RD_H5(H5Tset_size(t, strlen(s) + 1));
-  if (rc == RD_OK) rc = RD_H5(H5Tset_strpad(t, H5T_STR_NULLTERM));
-  if (rc == RD_OK) rc = write_attr(f, name, t, t, s);
-  if (t >= 0) H5Tclose(t);
-  return rc;
-}
-
-static int read_int_attr(hid_t f, const char *name, int64_t *v) {
-  hid_t a = -1, t = -1;
-  htri_t has = H5Aexists(f, name);
-  int rc = RD_H5(has);
-  if (rc == RD_OK && !has) rc = rd_err(RD_EINVAL, "attribute %s is missing", name);
-  if (rc == RD_OK) rc = RD_H5(a = H5Aopen(f, name, H5P_DEFAULT));
-  if (rc == RD_OK) rc = RD_H5(t = H5Aget_type(a));
-  if (rc == RD_OK && H5Tget_class(t) != H5T_INTEGER) rc = rd_err(RD_EINVAL, "attribute %s is not an integer", name);
-  if (rc == RD_OK) rc = RD_H5(H5Aread(a, H5T_NATIVE_INT64, v));
-  if (t >= 0) H5Tclose(t);
-  if (a >= 0) H5Aclose(a);
-  return rc;
-}
-
-/* Fixed-length, or variable-length as h5py writes by default. */
-static int read_str_attr(hid_t f, const char *name, char *out, size_t n) {
-  hid_t a = -1, t = -1;
-  htri_t has = H5Aexists(f, name);
-  int rc = RD_H5(has);
-  if (rc == RD_OK && !has) rc = rd_err(RD_EINVAL, "attribute %s is missing", name);
-  if (rc == RD_OK) rc = RD_H5(a = H5Aopen(f, name, H5P_DEFAULT));
-  if (rc == RD_OK) rc = RD_H5(t = H5Aget_type(a));
-  if (rc == RD_OK && H5Tget_class(t) != H5T_STRING) rc = rd_err(RD_EINVAL, "attribute %s is not a string", name);
-  if (rc == RD_OK && H5Tis_variable_str(t) > 0) {
-    char *s = NULL;
-    rc = RD_H5(H5Aread(a, t, &s));
-    if (rc == RD_OK) snprintf(out, n, "%s", s ? s : "");
-    if (s) H5free_memory(s);
-  } else if (rc == RD_OK) {
-    size_t size = H5Tget_size(t);
-    char *buf = rd_calloc(size + 1, 1, "a string attribute");
-    rc = buf ? RD_H5(H5Aread(a, t, buf)) : RD_ENOMEM;
-    if (rc == RD_OK) snprintf(out, n, "%s", buf);
-    free(buf);
-  }
-  if (t >= 0) H5Tclose(t);
-  if (a >= 0) H5Aclose(a);
-  return rc;
-}
-
 static int hash_attr(hid_t f, uint64_t expect, uint64_t *hash) {
   char hex[64];
-  RD_TRY(read_str_attr(f, "vocab_hash", hex, sizeof hex));
+  RD_TRY(rd_h5_attr_read_str(f, "vocab_hash", hex, sizeof hex));
   if (rd_vocab_hash_parse(hex, hash) < 0) return rd_err(RD_EINVAL, "attribute vocab_hash \"%s\" is not 16 hex digits", hex);
   if (expect && *hash != expect) {
     char want[17];
@@ -223,11 +160,11 @@ int rd_drafts_write(const rd_drafts *d, const char *path) {
   hid_t f = -1;
   RD_TRY(open_write(path, tmp, sizeof tmp, &f));
   rd_vocab_hash_hex(d->vocab_hash, hex);
-  int rc = write_int_attr(f, "schema_version", RD_DRAFTS_SCHEMA_VERSION);
-  if (rc == RD_OK) rc = write_str_attr(f, "vocab_hash", hex);
-  if (rc == RD_OK) rc = write_int_attr(f, "gen_len", d->gen_len);
-  if (rc == RD_OK) rc = write_int_attr(f, "round", d->round);
-  if (rc == RD_OK) rc = write_int_attr(f, "rank", d->rank);
+  int rc = rd_h5_attr_write_i32(f, "schema_version", RD_DRAFTS_SCHEMA_VERSION);
+  if (rc == RD_OK) rc = rd_h5_attr_write_str(f, "vocab_hash", hex);
+  if (rc == RD_OK) rc = rd_h5_attr_write_i32(f, "gen_len", d->gen_len);
+  if (rc == RD_OK) rc = rd_h5_attr_write_i32(f, "round", d->round);
+  if (rc == RD_OK) rc = rd_h5_attr_write_i32(f, "rank", d->rank);
   if (rc == RD_OK) rc = write_ds(f, "/sample_id", H5T_STD_I64LE, H5T_NATIVE_INT64, d->n, 0, d->sample_id);
   if (rc == RD_OK) rc = write_ds(f, "/steps", H5T_STD_I32LE, H5T_NATIVE_INT32, d->n, 0, d->steps);
   if (rc == RD_OK) rc = write_ds(f, "/tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, d->n, d->gen_len, d->tokens);
@@ -257,14 +194,14 @@ int rd_drafts_read(const char *path, uint64_t expect_hash, int vocab_size, rd_dr
   hid_t f = -1;
   RD_TRY(open_read(path, &f));
   int64_t version = 0, L = 0, round = 0, rank = 0, n = -1;
-  int rc = read_int_attr(f, "schema_version", &version);
+  int rc = rd_h5_attr_read_i64(f, "schema_version", &version);
   if (rc == RD_OK && version != RD_DRAFTS_SCHEMA_VERSION)
     rc = rd_err(RD_EINVAL, "attribute schema_version is %" PRId64 ", this build reads %d", version, RD_DRAFTS_SCHEMA_VERSION);
   if (rc == RD_OK) rc = hash_attr(f, expect_hash, &d->vocab_hash);
-  if (rc == RD_OK) rc = read_int_attr(f, "gen_len", &L);
+  if (rc == RD_OK) rc = rd_h5_attr_read_i64(f, "gen_len", &L);
   if (rc == RD_OK && (L < 1 || L > 1 << 20)) rc = rd_err(RD_EINVAL, "attribute gen_len is %" PRId64, L);
-  if (rc == RD_OK) rc = read_int_attr(f, "round", &round);
-  if (rc == RD_OK) rc = read_int_attr(f, "rank", &rank);
+  if (rc == RD_OK) rc = rd_h5_attr_read_i64(f, "round", &round);
+  if (rc == RD_OK) rc = rd_h5_attr_read_i64(f, "rank", &rank);
   d->gen_len = (int)L;
   d->round = (int)round;
   d->rank = (int)rank;
@@ -360,12 +297,12 @@ int rd_revisions_write(const rd_revisions *r, const char *path) {
   const int L = r->gen_len;
   RD_TRY(open_write(path, tmp, sizeof tmp, &f));
   rd_vocab_hash_hex(r->vocab_hash, hex);
-  int rc = write_int_attr(f, "schema_version", RD_REVISIONS_SCHEMA_VERSION);
-  if (rc == RD_OK) rc = write_str_attr(f, "vocab_hash", hex);
-  if (rc == RD_OK) rc = write_int_attr(f, "gen_len", L);
-  if (rc == RD_OK) rc = write_int_attr(f, "round", r->round);
-  if (rc == RD_OK) rc = write_str_attr(f, "expert", r->expert);
-  if (rc == RD_OK) rc = write_str_attr(f, "length_policy", r->length_policy);
+  int rc = rd_h5_attr_write_i32(f, "schema_version", RD_REVISIONS_SCHEMA_VERSION);
+  if (rc == RD_OK) rc = rd_h5_attr_write_str(f, "vocab_hash", hex);
+  if (rc == RD_OK) rc = rd_h5_attr_write_i32(f, "gen_len", L);
+  if (rc == RD_OK) rc = rd_h5_attr_write_i32(f, "round", r->round);
+  if (rc == RD_OK) rc = rd_h5_attr_write_str(f, "expert", r->expert);
+  if (rc == RD_OK) rc = rd_h5_attr_write_str(f, "length_policy", r->length_policy);
   if (rc == RD_OK) rc = write_ds(f, "/sample_id", H5T_STD_I64LE, H5T_NATIVE_INT64, r->n, 0, r->sample_id);
   if (rc == RD_OK) rc = write_ds(f, "/steps", H5T_STD_I32LE, H5T_NATIVE_INT32, r->n, 0, r->steps);
   if (rc == RD_OK) rc = write_ds(f, "/right", H5T_STD_U8LE, H5T_NATIVE_UINT8, r->n, 0, r->right);
@@ -385,16 +322,16 @@ int rd_revisions_read(const char *path, uint64_t expect_hash, rd_revisions *r) {
   hid_t f = -1, kt = -1;
   RD_TRY(open_read(path, &f));
   int64_t version = 0, L = 0, round = 0, n = -1, e = -1;
-  int rc = read_int_attr(f, "schema_version", &version);
+  int rc = rd_h5_attr_read_i64(f, "schema_version", &version);
   if (rc == RD_OK && version != RD_REVISIONS_SCHEMA_VERSION)
     rc = rd_err(RD_EINVAL, "attribute schema_version is %" PRId64 ", this build reads %d", version,
                 RD_REVISIONS_SCHEMA_VERSION);
   if (rc == RD_OK) rc = hash_attr(f, expect_hash, &r->vocab_hash);
-  if (rc == RD_OK) rc = read_int_attr(f, "gen_len", &L);
+  if (rc == RD_OK) rc = rd_h5_attr_read_i64(f, "gen_len", &L);
   if (rc == RD_OK && (L < 1 || L > 1 << 20)) rc = rd_err(RD_EINVAL, "attribute gen_len is %" PRId64, L);
-  if (rc == RD_OK) rc = read_int_attr(f, "round", &round);
-  if (rc == RD_OK) rc = read_str_attr(f, "expert", r->expert, sizeof r->expert);
-  if (rc == RD_OK) rc = read_str_attr(f, "length_policy", r->length_policy, sizeof r->length_policy);
+  if (rc == RD_OK) rc = rd_h5_attr_read_i64(f, "round", &round);
+  if (rc == RD_OK) rc = rd_h5_attr_read_str(f, "expert", r->expert, sizeof r->expert);
+  if (rc == RD_OK) rc = rd_h5_attr_read_str(f, "length_policy", r->length_policy, sizeof r->length_policy);
   r->gen_len = (int)L;
   r->round = (int)round;
 #define RD_READ(name, mt, elem, rows, cols, field) \

@@ -10,6 +10,7 @@
 
 #include "io/err.h"
 #include "io/fs.h"
+#include "io/h5attr.h"
 #include "io/h5check.h"
 #include "io/shard_internal.h"
 #include "io/vocab.h"
@@ -32,65 +33,15 @@ void rd_shard_close(rd_shard *s) {
   free(s);
 }
 
-static int attr_open(hid_t file, const char *name, hid_t *a) {
-  htri_t has = H5Aexists(file, name);
-  RD_TRY(RD_H5(has));
-  if (!has) return rd_err(RD_EINVAL, "attribute %s is missing (not a rediff shard?)", name);
-  return RD_H5(*a = H5Aopen(file, name, H5P_DEFAULT));
-}
-
-static int read_int_attr(hid_t file, const char *name, int64_t *v) {
-  hid_t a = -1, t = -1, sp = -1;
-  int rc = attr_open(file, name, &a);
-  if (rc == RD_OK) rc = RD_H5(t = H5Aget_type(a));
-  if (rc == RD_OK) rc = RD_H5(sp = H5Aget_space(a));
-  if (rc == RD_OK && (H5Tget_class(t) != H5T_INTEGER || H5Sget_simple_extent_npoints(sp) != 1))
-    rc = rd_err(RD_EINVAL, "attribute %s is not one integer", name);
-  if (rc == RD_OK) rc = RD_H5(H5Aread(a, H5T_NATIVE_INT64, v));
-  if (sp >= 0) H5Sclose(sp);
-  if (t >= 0) H5Tclose(t);
-  if (a >= 0) H5Aclose(a);
-  return rc;
-}
-
-/* Reads a fixed-length or (as h5py writes by default) variable-length string. */
-static int read_str_attr(hid_t file, const char *name, char *out, size_t n) {
-  hid_t a = -1, t = -1, mt = -1, sp = -1;
-  int rc = attr_open(file, name, &a);
-  if (rc == RD_OK) rc = RD_H5(t = H5Aget_type(a));
-  if (rc == RD_OK) rc = RD_H5(sp = H5Aget_space(a));
-  if (rc == RD_OK && (H5Tget_class(t) != H5T_STRING || H5Sget_simple_extent_npoints(sp) != 1))
-    rc = rd_err(RD_EINVAL, "attribute %s is not one string", name);
-  if (rc == RD_OK) rc = RD_H5(mt = H5Tcopy(t));
-  if (rc == RD_OK && H5Tis_variable_str(t) > 0) {
-    char *s = NULL;
-    rc = RD_H5(H5Aread(a, mt, &s));
-    if (rc == RD_OK) snprintf(out, n, "%s", s ? s : "");
-    if (s) H5free_memory(s);
-  } else if (rc == RD_OK) {
-    size_t size = H5Tget_size(t);
-    char *buf = rd_calloc(size + 1, 1, "string attribute");
-    if (!buf) rc = RD_ENOMEM;
-    if (rc == RD_OK) rc = RD_H5(H5Aread(a, mt, buf));
-    if (rc == RD_OK) snprintf(out, n, "%s", buf);
-    free(buf);
-  }
-  if (mt >= 0) H5Tclose(mt);
-  if (sp >= 0) H5Sclose(sp);
-  if (t >= 0) H5Tclose(t);
-  if (a >= 0) H5Aclose(a);
-  return rc;
-}
-
 static int read_attrs(rd_shard *s, uint64_t expect_hash) {
   rd_shard_info *in = &s->info;
   int64_t version, image_size, gen_len, n;
-  RD_TRY(read_int_attr(s->file, "schema_version", &version));
+  RD_TRY(rd_h5_attr_read_i64(s->file, "schema_version", &version));
   if (version != RD_SHARD_SCHEMA_VERSION)
     return rd_err(RD_EINVAL, "attribute schema_version is %" PRId64 "; this build reads version %d",
                   version, RD_SHARD_SCHEMA_VERSION);
   char hex[64];
-  RD_TRY(read_str_attr(s->file, "vocab_hash", hex, sizeof hex));
+  RD_TRY(rd_h5_attr_read_str(s->file, "vocab_hash", hex, sizeof hex));
   if (rd_vocab_hash_parse(hex, &in->vocab_hash) < 0)
     return rd_err(RD_EINVAL, "attribute vocab_hash \"%s\" is not 16 hex digits", hex);
   if (expect_hash && in->vocab_hash != expect_hash) {
@@ -101,9 +52,9 @@ static int read_attrs(rd_shard *s, uint64_t expect_hash) {
                   "(shard made with another vocab.txt?)",
                   hex, want);
   }
-  RD_TRY(read_int_attr(s->file, "image_size", &image_size));
-  RD_TRY(read_int_attr(s->file, "gen_len", &gen_len));
-  RD_TRY(read_int_attr(s->file, "n_samples", &n));
+  RD_TRY(rd_h5_attr_read_i64(s->file, "image_size", &image_size));
+  RD_TRY(rd_h5_attr_read_i64(s->file, "gen_len", &gen_len));
+  RD_TRY(rd_h5_attr_read_i64(s->file, "n_samples", &n));
   if (gen_len < 1 || gen_len > 1 << 20) return rd_err(RD_EINVAL, "attribute gen_len is %" PRId64, gen_len);
   if (image_size < 0 || image_size > 1 << 16)
     return rd_err(RD_EINVAL, "attribute image_size is %" PRId64, image_size);
@@ -111,8 +62,8 @@ static int read_attrs(rd_shard *s, uint64_t expect_hash) {
   in->image_size = (int)image_size;
   in->gen_len = (int)gen_len;
   in->n_samples = n;
-  RD_TRY(read_str_attr(s->file, "split", in->split, sizeof in->split));
-  RD_TRY(read_str_attr(s->file, "created_by", in->created_by, sizeof in->created_by));
+  RD_TRY(rd_h5_attr_read_str(s->file, "split", in->split, sizeof in->split));
+  RD_TRY(rd_h5_attr_read_str(s->file, "created_by", in->created_by, sizeof in->created_by));
   return RD_OK;
 }
 

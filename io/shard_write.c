@@ -9,6 +9,7 @@
 
 #include "io/err.h"
 #include "io/fs.h"
+#include "io/h5attr.h"
 #include "io/h5check.h"
 #include "io/shard_internal.h"
 #include "io/vocab.h"
@@ -163,41 +164,17 @@ int rd_shard_writer_append(rd_shard_writer *w, const rd_shard_sample *s) {
   return w->n_buf == b->cap ? writer_flush(w) : RD_OK;
 }
 
-static int write_attr(hid_t file, const char *name, hid_t ftype, hid_t mtype, const void *v) {
-  hid_t space = -1, a = -1;
-  int rc = RD_H5(space = H5Screate(H5S_SCALAR));
-  if (rc == RD_OK) rc = RD_H5(a = H5Acreate2(file, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT));
-  if (rc == RD_OK) rc = RD_H5(H5Awrite(a, mtype, v));
-  if (a >= 0) H5Aclose(a);
-  if (space >= 0) H5Sclose(space);
-  return rc < 0 ? rd_err_wrap(rc, "attribute %s", name) : RD_OK;
-}
-
-/* A fixed-length, NUL-terminated ASCII string: h5py reads it as bytes,
- * h5dump prints it as "text". */
-static int write_str_attr(hid_t file, const char *name, const char *s) {
-  hid_t t = -1;
-  int rc = RD_H5(t = H5Tcopy(H5T_C_S1));
-  if (rc == RD_OK) rc = RD_H5(H5Tset_size(t, strlen(s) + 1));
-  if (rc == RD_OK) rc = RD_H5(H5Tset_strpad(t, H5T_STR_NULLTERM));
-  if (rc == RD_OK) rc = write_attr(file, name, t, t, s);
-  if (t >= 0) H5Tclose(t);
-  return rc < 0 ? rd_err_wrap(rc, "attribute %s", name) : RD_OK;
-}
-
 static int write_attrs(rd_shard_writer *w) {
   const rd_shard_info *in = &w->info;
-  int32_t version = RD_SHARD_SCHEMA_VERSION, image_size = in->image_size, gen_len = in->gen_len;
-  int64_t n = w->n_done;
   char hex[17];
   rd_vocab_hash_hex(in->vocab_hash, hex);
-  RD_TRY(write_attr(w->file, "schema_version", H5T_STD_I32LE, H5T_NATIVE_INT32, &version));
-  RD_TRY(write_str_attr(w->file, "vocab_hash", hex));
-  RD_TRY(write_attr(w->file, "image_size", H5T_STD_I32LE, H5T_NATIVE_INT32, &image_size));
-  RD_TRY(write_attr(w->file, "gen_len", H5T_STD_I32LE, H5T_NATIVE_INT32, &gen_len));
-  RD_TRY(write_attr(w->file, "n_samples", H5T_STD_I64LE, H5T_NATIVE_INT64, &n));
-  RD_TRY(write_str_attr(w->file, "split", in->split));
-  RD_TRY(write_str_attr(w->file, "created_by", in->created_by));
+  RD_TRY(rd_h5_attr_write_i32(w->file, "schema_version", RD_SHARD_SCHEMA_VERSION));
+  RD_TRY(rd_h5_attr_write_str(w->file, "vocab_hash", hex));
+  RD_TRY(rd_h5_attr_write_i32(w->file, "image_size", in->image_size));
+  RD_TRY(rd_h5_attr_write_i32(w->file, "gen_len", in->gen_len));
+  RD_TRY(rd_h5_attr_write_i64(w->file, "n_samples", w->n_done));
+  RD_TRY(rd_h5_attr_write_str(w->file, "split", in->split));
+  RD_TRY(rd_h5_attr_write_str(w->file, "created_by", in->created_by));
   return RD_OK;
 }
 
