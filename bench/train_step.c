@@ -27,6 +27,7 @@
  * loss and AdamW are elementwise and not counted (they are a few percent of
  * the arithmetic and none of it is matmul). */
 #include <cblas.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,7 +219,7 @@ int main(int argc, char **argv) {
     double gn = 0;
     rd_vlm_grad_norm(&m, &gn); /* one process: no communication to fail */
     float scale = rd_clip_scale(gn, cfg.train.grad_clip);
-    if (rd_vlm_grads_finite(&m))
+    if (isfinite(gn))
       rd_vlm_adamw_step(&m, &ac, s,
                         rd_lr_schedule(s, (float)cfg.train.lr, cfg.train.warmup,
                                        cfg.base.steps, (float)cfg.train.min_lr_frac),

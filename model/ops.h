@@ -130,10 +130,9 @@ void rd_xent_backward_slab(float *dlogits, const float *logits, const float *lse
  * step is 1-based. */
 void rd_adamw_update(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                      float beta2, float eps, float weight_decay, int step, float grad_scale);
-/* sum of x^2 in double, the same for any thread count. */
+/* sum of x^2 in double, the same for any thread count; non-finite when any
+ * x is (which is how the trainer finds a bad step: one pass, not two). */
 double rd_sumsq(const float *x, size_t n);
-/* 1 if every x is finite. */
-int rd_all_finite(const float *x, size_t n);
 
 /* ---- schedules (model/schedule.c; scalar, backend-free) ------------------ */
 /* lr * step / warmup for step < warmup; then cosine from lr down to

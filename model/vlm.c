@@ -477,7 +477,6 @@ int rd_vlm_params_hash(const rd_vlm *m, uint64_t *hash) {
   return RD_OK;
 }
 
-int rd_vlm_grads_finite(const rd_vlm *m) { return rd_all_finite(m->grads, m->n_floats); }
 
 int rd_vlm_adamw_step(rd_vlm *m, const rd_adamw_cfg *c, int step, float lr, float grad_scale) {
   if (step < 1) return rd_err(RD_EINVAL, "AdamW step must be >= 1 (1-based), not %d", step);

@@ -199,7 +199,6 @@ void rd_vlm_zero_grad(rd_vlm *m);
  * squares summed over tp, replicated tensors counted once). Non-finite
  * when any rank's gradients are, so every rank skips a bad step alike. */
 int rd_vlm_grad_norm(const rd_vlm *m, double *norm);
-int rd_vlm_grads_finite(const rd_vlm *m);
 /* A hash of the whole model's parameters that every rank holding a replica
  * of it gets alike (collective over tp): the replicated tensors hashed,
  * plus the sum over tp of each rank's hash of its slabs. Ranks whose hashes

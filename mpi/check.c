@@ -6,17 +6,6 @@
 #include "io/err.h"
 #include "mpi/mpicheck.h"
 
-int rd_grid_check_divides(const rd_grid *g, const char *what, int value) {
-  if (value > 0 && value % g->tp_size == 0) return RD_OK;
-  return rd_err(RD_EINVAL, "parallel.tp = %d does not divide %s = %d", g->tp_size, what, value);
-}
-
-int rd_grid_check_divides_dp(const rd_grid *g, const char *what, int value) {
-  if (value > 0 && value % g->dp_size == 0) return RD_OK;
-  return rd_err(RD_EINVAL, "dp = %d (%d ranks / parallel.tp = %d) does not divide %s = %d",
-                g->dp_size, g->size, g->tp_size, what, value);
-}
-
 /* Names up to this many differing ranks in full; the rest are counted. */
 #define RD_CHECK_SHOWN 4
 

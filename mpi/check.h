@@ -1,20 +1,13 @@
 /* Start-up checks of a stage: things every rank must agree on before the
- * first step, reported on every rank with a message the user can act on. */
+ * first step, reported on every rank with a message the user can act on.
+ * (That parallel.tp divides the model's sizes is checked where the sizes
+ * are known: io/config_check.c for a config, model/vlm.c for any caller.) */
 #ifndef RD_MPI_CHECK_H
 #define RD_MPI_CHECK_H
 
 #include <stdint.h>
 
 #include "mpi/grid.h"
-
-/* RD_EINVAL unless the tensor-parallel size divides value, e.g.
- * rd_grid_check_divides(g, "model.n_heads", cfg->model.n_heads) ->
- * "parallel.tp = 4 does not divide model.n_heads = 6". Local: every rank
- * holds the same grid and value, so every rank reaches the same verdict. */
-int rd_grid_check_divides(const rd_grid *g, const char *what, int value);
-/* The same for the data-parallel size (e.g. a global batch split over the
- * dp ranks): "dp = 3 (ranks / parallel.tp) does not divide train.batch = 8". */
-int rd_grid_check_divides_dp(const rd_grid *g, const char *what, int value);
 
 /* Collective over the world: RD_EINVAL on EVERY rank unless all ranks hold the
  * same value (a hash of the config, of the tokenizer, ...). The message names

@@ -99,8 +99,6 @@ int rd_stage_begin(rd_stage_env *env, const rd_cli *cli) {
   env->is_root = env->grid.rank == 0;
   if (rd_grid_check_same(&env->grid, rd_config_hash(&env->cfg), "config") < 0)
     return name_config_difference(env);
-  RD_TRY(rd_grid_check_divides(&env->grid, "model.n_heads", env->cfg.model.n_heads));
-  RD_TRY(rd_grid_check_divides(&env->grid, "model.d_ff", env->cfg.model.d_ff));
   rd_ops_set_threads(env->cfg.train.threads);
   return rd_run_path(env->data_dir, sizeof env->data_dir, env->cfg.run_dir, "data");
 }

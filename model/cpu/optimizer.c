@@ -63,10 +63,3 @@ double rd_sumsq(const float *x, size_t n) {
   if (part != stackbuf) free(part);
   return total;
 }
-
-int rd_all_finite(const float *x, size_t n) {
-  int ok = 1;
-#pragma omp parallel for schedule(static) reduction(&& : ok) if (n > 16384)
-  for (size_t i = 0; i < n; i++) ok = ok && isfinite(x[i]);
-  return ok;
-}

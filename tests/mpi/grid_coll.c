@@ -294,14 +294,6 @@ static void check_failures(const rd_grid *g) {
   memset(&zero, 0, sizeof zero);
   rd_grid_free(&zero); /* a zeroed grid frees without crashing */
 
-  CHECK_OK(rd_grid_check_divides(g, "model.n_heads", 6 * g->tp_size));
-  if (g->tp_size == 4)
-    CHECK_ERR(rd_grid_check_divides(g, "model.n_heads", 6),
-              "parallel.tp = 4 does not divide model.n_heads = 6");
-  CHECK_OK(rd_grid_check_divides_dp(g, "train.batch", 12 * g->dp_size));
-  if (g->dp_size > 1)
-    CHECK_ERR(rd_grid_check_divides_dp(g, "train.batch", 12 * g->dp_size + 1), "train.batch");
-
   /* The MPI check macro reports MPI's own message and our place. */
   CHECK_ERR(bad_root_call(g), "MPI_ERR_ROOT");
   CHECK_ERR(bad_root_call(g), "grid_coll.c:");

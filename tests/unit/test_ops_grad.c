@@ -394,11 +394,11 @@ static void norm_and_clip(void) {
   double ref = 0;
   for (size_t i = 0; i < n; i++) ref += (double)big[i] * big[i];
   CHECK_NEAR(s1, ref, 1e-9 * ref);
-  CHECK(rd_all_finite(big, n));
+  CHECK(isfinite(s1));
   big[777] = NAN;
-  CHECK(!rd_all_finite(big, n));
+  CHECK(!isfinite(rd_sumsq(big, n)));
   big[777] = INFINITY;
-  CHECK(!rd_all_finite(big, n));
+  CHECK(!isfinite(rd_sumsq(big, n)));
   free(big);
 }
 
