@@ -181,6 +181,9 @@ int rd_config_validate(const rd_config *cfg);
 int rd_config_emit(const rd_config *cfg, FILE *out);
 /* Same, into a malloc'd string (for checkpoints and the cross-rank hash). */
 int rd_config_to_yaml(const rd_config *cfg, char **yaml);
+/* Every key as one line "section.key: value", in table order, into a
+ * malloc'd string: two configs differ exactly where these lines do. */
+int rd_config_to_lines(const rd_config *cfg, char **text);
 /* FNV-1a 64 of the emitted YAML: equal configs hash equal. */
 uint64_t rd_config_hash(const rd_config *cfg);
 /* Writes docs-ready Markdown of every key (type, default, range, meaning). */

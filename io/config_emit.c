@@ -180,6 +180,21 @@ int rd_config_emit(const rd_config *cfg, FILE *out) {
   return ok ? RD_OK : rd_err(RD_EIO, "cannot write the config: %s", strerror(errno));
 }
 
+int rd_config_to_lines(const rd_config *cfg, char **text) {
+  rd_sb b = {0};
+  for (int i = 0; i < rd_cfg_n_keys; i++) {
+    sb_printf(&b, "%s: ", rd_cfg_keys[i].name);
+    sb_value(&b, cfg, &rd_cfg_keys[i]);
+    sb_str(&b, "\n");
+  }
+  if (b.oom) {
+    free(b.p);
+    return rd_err(RD_ENOMEM, "out of memory listing the config");
+  }
+  *text = b.p;
+  return RD_OK;
+}
+
 uint64_t rd_config_hash(const rd_config *cfg) {
   rd_sb b = {0};
   if (emit_text(cfg, 0, &b) < 0) return 0;

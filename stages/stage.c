@@ -13,68 +13,50 @@
 #include "mpi/fail.h"
 #include "stages/rundir.h"
 
-/* One line of the emitted config YAML, without its comment and trailing
- * blanks, into out. */
-static void yaml_line(const char *p, size_t len, char *out, size_t n) {
-  size_t k = 0;
-  while (k < len && k + 1 < n && !(p[k] == ' ' && k + 2 < len && p[k + 1] == ' ' && p[k + 2] == '#')) {
-    out[k] = p[k];
-    k++;
+/* The first line where text a and b differ (no trailing newline), or 0. */
+static int first_diff(const char *a, const char *b, const char **la, size_t *na, const char **lb, size_t *nb) {
+  while (*a || *b) {
+    *na = strcspn(a, "\n");
+    *nb = strcspn(b, "\n");
+    *la = a;
+    *lb = b;
+    if (*na != *nb || memcmp(a, b, *na)) return 1;
+    a += *na + (a[*na] != 0);
+    b += *nb + (b[*nb] != 0);
   }
-  while (k > 0 && out[k - 1] == ' ') k--;
-  out[k] = 0;
+  return 0;
 }
 
 /* After the config hashes differed: names the first key whose value
  * differs between rank 0 and the first rank that differs, by gathering
- * every rank's effective config to rank 0 (collective over the world;
- * every rank is here, having failed the check together). Rank 0's message
- * (the one printed) gets "; first difference: KEY is V on rank R, W on
- * rank 0"; the others keep theirs. */
+ * every rank's config as "key: value" lines to rank 0 (collective over the
+ * world; every rank is here, having failed the check together). Rank 0's
+ * message (the one printed) gets "; first difference: KEY is V on rank R,
+ * W on rank 0"; the others keep theirs. */
 static int name_config_difference(const rd_stage_env *env) {
   char first[1024];
   snprintf(first, sizeof first, "%s", rd_err_msg());
-  char *yaml = NULL;
-  if (rd_config_to_yaml(&env->cfg, &yaml) < 0) return RD_EINVAL;
+  char *lines = NULL;
+  if (rd_config_to_lines(&env->cfg, &lines) < 0) return rd_err(RD_EINVAL, "%s", first);
   rd_coll_records recs = {0};
-  int s = rd_coll_gather_records(&env->grid.world, yaml, strlen(yaml), 0, &recs);
-  free(yaml);
-  if (s < 0 || recs.n == 0) {
-    rd_coll_records_free(&recs);
-    return rd_err(RD_EINVAL, "%s", first);
-  }
-  char section[64] = "", key[160] = "", mine[256] = "", theirs[256] = "";
+  int s = rd_coll_gather_records(&env->grid.world, lines, strlen(lines) + 1, 0, &recs);
+  free(lines);
+  const char *la = NULL, *lb = NULL;
+  size_t na = 0, nb = 0;
   int rank = -1;
-  const char *a0 = (const char *)recs.data + recs.off[0], *a_end = a0 + recs.len[0];
-  for (int r = 1; r < recs.n && rank < 0; r++) {
-    const char *a = a0, *b = (const char *)recs.data + recs.off[r], *b_end = b + recs.len[r];
-    while (a < a_end && b < b_end) {
-      const char *ae = memchr(a, '\n', (size_t)(a_end - a)), *be = memchr(b, '\n', (size_t)(b_end - b));
-      ae = ae ? ae : a_end;
-      be = be ? be : b_end;
-      char la[256], lb[256];
-      yaml_line(a, (size_t)(ae - a), la, sizeof la);
-      yaml_line(b, (size_t)(be - b), lb, sizeof lb);
-      if (la[0] && la[0] != ' ' && la[strlen(la) - 1] == ':') snprintf(section, sizeof section, "%.*s", (int)strlen(la) - 1, la);
-      if (strcmp(la, lb)) {
-        const char *ca = strchr(la, ':'), *cb = strchr(lb, ':');
-        const char *name = la + strspn(la, " ");
-        int nlen = ca ? (int)(ca - name) : (int)strlen(name);
-        if (la[0] == ' ') snprintf(key, sizeof key, "%s.%.*s", section, nlen, name);
-        else snprintf(key, sizeof key, "%.*s", nlen, name);
-        snprintf(mine, sizeof mine, "%s", ca ? ca + 1 + strspn(ca + 1, " ") : la);
-        snprintf(theirs, sizeof theirs, "%s", cb ? cb + 1 + strspn(cb + 1, " ") : lb);
-        rank = r;
-        break;
-      }
-      a = ae + 1;
-      b = be + 1;
-    }
+  for (int r = 1; s == RD_OK && r < recs.n && rank < 0; r++)
+    if (first_diff((const char *)recs.data + recs.off[0], (const char *)recs.data + recs.off[r], &la, &na, &lb, &nb))
+      rank = r;
+  if (rank > 0) {
+    /* Both lines start with the same "key: " (one line per key, in order). */
+    size_t key = strcspn(la, ":"), skip = key + 2 <= na && key + 2 <= nb ? key + 2 : 0;
+    s = rd_err(RD_EINVAL, "%s; first difference: %.*s is %.*s on rank %d, %.*s on rank 0", first, (int)key, la,
+               (int)(nb - skip), lb + skip, rank, (int)(na - skip), la + skip);
+  } else {
+    s = rd_err(RD_EINVAL, "%s", first);
   }
   rd_coll_records_free(&recs);
-  if (rank < 0) return rd_err(RD_EINVAL, "%s", first);
-  return rd_err(RD_EINVAL, "%s; first difference: %s is %s on rank %d, %s on rank 0", first, key, theirs, rank,
-                mine);
+  return s;
 }
 
 int rd_stage_begin(rd_stage_env *env, const rd_cli *cli) {
