@@ -132,14 +132,17 @@ void rd_drafts_free(rd_drafts *d) {
   free(d->sample_id);
   free(d->steps);
   free(d->tokens);
+  free(d->margin);
   memset(d, 0, sizeof *d);
 }
 
-int rd_drafts_append(rd_drafts *d, int64_t sample_id, int steps, const int32_t *tokens) {
+int rd_drafts_append(rd_drafts *d, int64_t sample_id, int steps, const int32_t *tokens, float margin) {
   int64_t cap = d->cap, L = d->gen_len;
   RD_TRY(grow((void **)&d->sample_id, &cap, d->n + 1, sizeof(int64_t), d->n, "drafts"));
   cap = d->cap;
   RD_TRY(grow((void **)&d->steps, &cap, d->n + 1, sizeof(int32_t), d->n, "drafts"));
+  cap = d->cap;
+  RD_TRY(grow((void **)&d->margin, &cap, d->n + 1, sizeof(float), d->n, "drafts"));
   cap = d->cap;
   RD_TRY(grow((void **)&d->tokens, &cap, d->n + 1, sizeof(int32_t) * (size_t)L, d->n, "drafts"));
   d->cap = cap;
@@ -151,6 +154,7 @@ int rd_drafts_append(rd_drafts *d, int64_t sample_id, int steps, const int32_t *
   }
   d->sample_id[d->n] = sample_id;
   d->steps[d->n] = steps;
+  d->margin[d->n] = margin;
   d->n++;
   return RD_OK;
 }
@@ -168,6 +172,8 @@ int rd_drafts_write(const rd_drafts *d, const char *path) {
   if (rc == RD_OK) rc = write_ds(f, "/sample_id", H5T_STD_I64LE, H5T_NATIVE_INT64, d->n, 0, d->sample_id);
   if (rc == RD_OK) rc = write_ds(f, "/steps", H5T_STD_I32LE, H5T_NATIVE_INT32, d->n, 0, d->steps);
   if (rc == RD_OK) rc = write_ds(f, "/tokens", H5T_STD_I32LE, H5T_NATIVE_INT32, d->n, d->gen_len, d->tokens);
+  if (rc == RD_OK && d->margin)
+    rc = write_ds(f, "/margin", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, d->n, 0, d->margin);
   return finish(f, rc, tmp, path);
 }
 

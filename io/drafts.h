@@ -3,6 +3,8 @@
  *
  *   drafts/r<R>/rank<k>.h5   what the model wrote: one row per (sample, steps)
  *     /sample_id int64 [N]   /steps int32 [N]   /tokens int32 [N, L]
+ *     /margin float32 [N]    how close decoding came to another draft
+ *                            (rd_decode_margin); not read back
  *
  *   revisions/r<R>.h5        what the expert made of them, rows sorted by
  *                            (sample_id, steps, original tokens)
@@ -38,14 +40,16 @@ typedef struct {
   int64_t *sample_id;  /* [n] */
   int32_t *steps;      /* [n] decoding steps that produced the row */
   int32_t *tokens;     /* [n, L] cut at the first [EOS], [EOS]-padded */
+  float *margin;       /* [n] smallest decision margin of each draft; NULL after rd_drafts_read */
   int64_t cap;
 } rd_drafts;
 
 int rd_drafts_init(rd_drafts *d, int gen_len, uint64_t vocab_hash, int round, int rank);
 void rd_drafts_free(rd_drafts *d);
-/* Adds one draft (tokens[L], copied). Everything after the first [EOS] is
- * written as [EOS]: decoding output is cut at its first [EOS]. */
-int rd_drafts_append(rd_drafts *d, int64_t sample_id, int steps, const int32_t *tokens);
+/* Adds one draft (tokens[L], copied) and its decoding margin. Everything
+ * after the first [EOS] is written as [EOS]: decoding output is cut at its
+ * first [EOS]. */
+int rd_drafts_append(rd_drafts *d, int64_t sample_id, int steps, const int32_t *tokens, float margin);
 /* Writes the file atomically (parent folders made). */
 int rd_drafts_write(const rd_drafts *d, const char *path);
 /* Reads and checks a drafts file: schema version, attributes, shapes, and

@@ -98,26 +98,30 @@ static int allowed(const rd_decode_opts *o, int id) {
 }
 
 void rd_decode_predict(const rd_decode_opts *o, const float *logits, int L, int V, int Vp, int step,
-                       int64_t sample_id, int32_t *x0, float *conf) {
+                       int64_t sample_id, int32_t *x0, float *conf, float *gap) {
   rd_rng rng;
   const int gumbel = o->temperature > 0;
   if (gumbel) rd_rng_init(&rng, o->seed, RD_RNG_DECODE, (uint64_t)step, (uint64_t)sample_id);
   for (int i = 0; i < L; i++) {
     const float *z = logits + (size_t)i * Vp;
     int best = -1, pick = -1;
-    double bz = -INFINITY, bs = -INFINITY;
+    /* bz, bs: the best logit and Gumbel score; z2, s2: the runners-up */
+    double bz = -INFINITY, bs = -INFINITY, z2 = -INFINITY, s2 = -INFINITY;
     for (int v = 0; v < V; v++) {
       /* The draw happens for every id so the stream's layout does not
        * depend on which ids are allowed. */
       double g = gumbel ? -log(-log(rd_rng_uniform(&rng))) : 0.0;
       if (!allowed(o, v)) continue;
-      if (z[v] > bz || best < 0) bz = z[v], best = v;
+      if (z[v] > bz || best < 0) z2 = bz, bz = z[v], best = v;
+      else if (z[v] > z2) z2 = z[v];
       if (gumbel) {
         double s = z[v] / o->temperature + g;
-        if (s > bs || pick < 0) bs = s, pick = v;
+        if (s > bs || pick < 0) s2 = bs, bs = s, pick = v;
+        else if (s > s2) s2 = s;
       }
     }
     if (!gumbel) pick = best;
+    if (gap) gap[i] = (float)(gumbel ? bs - s2 : bz - z2);
     /* softmax over the allowed ids, shifted by their max for range */
     double sum = 0;
     for (int v = 0; v < V; v++)
@@ -139,6 +143,51 @@ static void sort_by_conf(int *idx, int n, const float *conf) {
     }
     idx[b + 1] = v;
   }
+}
+
+/* How large an error in every logit it takes to swap two confidences
+ * a >= b (softmax probabilities), in logit units: an error of at most e per
+ * logit moves log p by at most 2 e (1 - p), so the order holds while
+ * 2 e ((1 - a) + (1 - b)) < log a - log b. Two confidences saturated at 1
+ * stay equal (ties go to the lower position), so they cannot swap. */
+static double conf_gap(float a, float b) {
+  if (a == 1.0f && b == 1.0f) return INFINITY;
+  double d = log((double)a) - log((double)b), room = 2.0 * ((1.0 - a) + (1.0 - b));
+  return d > 0 ? d / room : 0.0;
+}
+
+double rd_decode_margin(const rd_decode_opts *o, const rd_decode_stepinfo *si, int L, const int32_t *x,
+                        const float *conf, const float *gap, int *work) {
+  int *idx = work, nm = 0;
+  double m = INFINITY;
+  for (int i = si->lo; i < si->hi; i++)
+    if (x[i] == o->mask_id) idx[nm++] = i;
+  int n = rd_decode_count(nm, si->steps - si->k);
+  sort_by_conf(idx, nm, conf);
+  /* which masked positions are unmasked: the boundary of the top n */
+  if (n > 0 && n < nm) m = fmin(m, conf_gap(conf[idx[n - 1]], conf[idx[n]]));
+  /* the token each of them takes */
+  for (int a = 0; a < n; a++) m = fmin(m, gap[idx[a]]);
+  if (o->mode == RD_DECODE_REFINE) {
+    int ne = 0;
+    for (int i = 0; i < L; i++) {
+      if (x[i] == o->mask_id) continue;
+      /* whether an earlier token is revisited at all: its confidence
+       * against tau */
+      if (o->tau > 0)
+        m = fmin(m, conf[i] >= o->tau ? conf_gap(conf[i], (float)o->tau) : conf_gap((float)o->tau, conf[i]));
+      if (conf[i] >= o->tau) idx[ne++] = i;
+    }
+    int keep = ne;
+    if (o->top_frac < 1) {
+      keep = (int)ceil(o->top_frac * ne - 1e-9);
+      sort_by_conf(idx, ne, conf);
+      if (keep > 0 && keep < ne) m = fmin(m, conf_gap(conf[idx[keep - 1]], conf[idx[keep]]));
+    }
+    /* the token each revisited position takes */
+    for (int a = 0; a < keep; a++) m = fmin(m, gap[idx[a]]);
+  }
+  return m;
 }
 
 int rd_decode_select(const rd_decode_opts *o, const rd_decode_stepinfo *si, int step, int L,
@@ -209,9 +258,11 @@ int rd_decode(rd_vlm *m, const rd_decode_opts *o, const rd_decode_input *in, rd_
     for (size_t i = 0; i < nt; i++) out->tokens[i] = o->mask_id;
   }
   int32_t *x0 = malloc((size_t)L * sizeof *x0);
-  float *conf = malloc((size_t)L * sizeof *conf);
+  float *conf = malloc((size_t)L * sizeof *conf), *gap = malloc((size_t)L * sizeof *gap);
   int *work = malloc((size_t)2 * L * sizeof *work);
-  int s = x0 && conf && work ? RD_OK : rd_err(RD_ENOMEM, "out of memory for the decoding scratch");
+  if (out->margin)
+    for (int j = 0; j < B; j++) out->margin[j] = INFINITY;
+  int s = x0 && conf && gap && work ? RD_OK : rd_err(RD_ENOMEM, "out of memory for the decoding scratch");
   for (int step = 0; step < o->steps && s == RD_OK; step++) {
     rd_decode_stepinfo si;
     s = rd_decode_plan(o, L, step, &si);
@@ -221,13 +272,19 @@ int rd_decode(rd_vlm *m, const rd_decode_opts *o, const rd_decode_input *in, rd_
     out->forward_passes++;
     const float *logits = rd_vlm_logits(m); /* [B, L, Vp] */
     for (int j = 0; j < B && s == RD_OK; j++) {
-      rd_decode_predict(o, logits + (size_t)j * L * m->Vp, L, m->V, m->Vp, step, in->sample_id[j], x0, conf);
+      int32_t *x = out->tokens + (size_t)j * L;
+      rd_decode_predict(o, logits + (size_t)j * L * m->Vp, L, m->V, m->Vp, step, in->sample_id[j], x0, conf, gap);
+      if (out->margin) {
+        float mj = (float)rd_decode_margin(o, &si, L, x, conf, gap, work);
+        if (mj < out->margin[j]) out->margin[j] = mj;
+      }
       s = rd_decode_select(o, &si, step, L, x0, conf, out->tokens + (size_t)j * L, work,
                            out->traj ? &out->traj[j] : NULL, NULL, NULL);
     }
   }
   free(x0);
   free(conf);
+  free(gap);
   free(work);
   return s;
 }

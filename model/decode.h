@@ -79,9 +79,11 @@ void rd_decode_traj_free(rd_decode_traj *t);
  * confidence is x0's softmax probability over the ids that may be chosen
  * (at temperature 1). With temperature > 0, x0 = argmax(logits / T + g),
  * g ~ Gumbel(0, 1) from (seed, RD_RNG_DECODE, step, sample_id), drawn in
- * the order position, then id. Ties go to the lowest id. */
+ * the order position, then id. Ties go to the lowest id. gap [L] (may be
+ * NULL) gets how far x0 won by: the best score (logit, or logit / T + g)
+ * minus the runner-up's. */
 void rd_decode_predict(const rd_decode_opts *o, const float *logits, int L, int V, int Vp, int step,
-                       int64_t sample_id, int32_t *x0, float *conf);
+                       int64_t sample_id, int32_t *x0, float *conf, float *gap);
 
 /* One step's update of one sample's tokens x [L] (mask_id = still masked)
  * given x0 and conf: unmasks the rd_decode_count(masked in [si->lo, si->hi),
@@ -92,6 +94,19 @@ void rd_decode_predict(const rd_decode_opts *o, const float *logits, int L, int 
 int rd_decode_select(const rd_decode_opts *o, const rd_decode_stepinfo *si, int step, int L,
                      const int32_t *x0, const float *conf, int32_t *x, int *work, rd_decode_traj *traj,
                      int *n_unmasked, int *n_changed);
+
+/* How close one step's decisions for one sample come to going the other
+ * way, for the tokens x [L] BEFORE rd_decode_select updates them, in logit
+ * units: the smallest error in the logits that could swap the confidences
+ * at the edge of the positions unmasked (and, in refine, at tau and at the
+ * top_frac edge), or the token of a position the step sets (its gap from
+ * rd_decode_predict). Logits that
+ * differ by rounding (another BLAS kernel, another tensor-parallel split)
+ * can change a decision only where this is of the order of that rounding:
+ * a decode whose every step has a margin well above it gives the same
+ * tokens. INFINITY when the step decides nothing. work: [L] ints. */
+double rd_decode_margin(const rd_decode_opts *o, const rd_decode_stepinfo *si, int L, const int32_t *x,
+                        const float *conf, const float *gap, int *work);
 
 /* A batch of images to caption. */
 typedef struct {
@@ -106,6 +121,7 @@ typedef struct {
   int32_t *tokens;          /* [B, L] the raw decoded tokens (caller's memory) */
   rd_decode_traj *traj;     /* [B] per-sample trajectories, or NULL */
   int64_t forward_passes;   /* added to: one per step */
+  float *margin;            /* [B] each sample's smallest rd_decode_margin over the steps, or NULL */
 } rd_decode_output;
 
 /* Decodes the batch with o->steps forward passes (B <= m->max_batch). */

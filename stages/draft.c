@@ -59,6 +59,7 @@ static int run(rd_stage_env *env, int round) {
   memset(&data, 0, sizeof data);
   int64_t *ids = NULL;
   int32_t *tokens = NULL;
+  float *margin = NULL;
   char rel[256], ckpt[RD_PATH_MAX], path[RD_PATH_MAX], loaded[RD_PATH_MAX];
   int s = rd_shardset_open(&train, env->data_dir, "train", rd_vocab_hash(&env->vocab));
   if (s == RD_OK && cfg->draft.n_samples > train.n_total)
@@ -80,7 +81,8 @@ static int run(rd_stage_env *env, int round) {
   if (s == RD_OK) {
     ids = rd_malloc((size_t)cfg->draft.n_samples * sizeof *ids, "draft ids");
     tokens = rd_malloc((size_t)batch * L * sizeof *tokens, "draft tokens");
-    s = ids && tokens ? RD_OK : RD_ENOMEM;
+    margin = rd_malloc((size_t)batch * sizeof *margin, "draft margins");
+    s = ids && tokens && margin ? RD_OK : RD_ENOMEM;
   }
   if (s == RD_OK) s = draft_ids(cfg, train.n_total, round, ids);
   int64_t begin = 0, count = 0;
@@ -104,11 +106,11 @@ static int run(rd_stage_env *env, int round) {
       for (int j = 0; j < n && s == RD_OK; j++) s = rd_shardset_read(&train, ids[begin + first + j], &data, j);
       if (s != RD_OK) break;
       rd_decode_input in = {n, data.images, NULL, data.sample_id, NULL};
-      rd_decode_output res = {tokens, NULL, 0};
+      rd_decode_output res = {tokens, NULL, 0, margin};
       s = rd_decode(&model, &o, &in, &res);
       passes += res.forward_passes;
       for (int j = 0; j < n && s == RD_OK; j++)
-        s = rd_drafts_append(&out, data.sample_id[j], o.steps, tokens + (size_t)j * L);
+        s = rd_drafts_append(&out, data.sample_id[j], o.steps, tokens + (size_t)j * L, margin[j]);
     }
   }
   char file[64];
@@ -122,6 +124,7 @@ static int run(rd_stage_env *env, int round) {
             rd_time_now() - t0, (double)passes / (rd_time_now() - t0));
   free(ids);
   free(tokens);
+  free(margin);
   rd_shard_batch_free(&data);
   rd_drafts_free(&out);
   rd_vlm_free(&model);

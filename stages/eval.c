@@ -30,6 +30,7 @@ typedef struct {
   int tps, steps, n;
   rd_score sc;
   double captions_per_s, forward_per_s;
+  float min_margin; /* the closest decision of any caption (rd_decode_margin) */
 } row;
 
 typedef struct {
@@ -40,6 +41,7 @@ typedef struct {
   rd_vlm m;
   rd_shard_batch sb;
   int32_t *tokens;         /* [count, L] this rank's decoded captions */
+  float *margin;           /* [batch] decision margins of one batch */
   int32_t *refs, *all;     /* rank 0: [n, L] reference captions, gathered tokens */
   row rows[MAX_ROWS];
   int n_rows;
@@ -71,12 +73,14 @@ static int run_setting(eval_ctx *c, const char *model, rd_decode_mode mode, int 
   MPI_Barrier(c->env->grid.world.mpi);
   double t0 = rd_time_now();
   int s = rd_decode_check(&o, L);
+  float neg_margin = -INFINITY; /* minus the smallest margin, for the max reduction */
   for (int64_t off = 0; off < c->count && s == RD_OK; off += cfg->eval.batch) {
     int nb = (int)(c->count - off < cfg->eval.batch ? c->count - off : cfg->eval.batch);
     s = rd_shardset_read_range(&c->set, c->begin + off, nb, &c->sb, 0);
-    rd_decode_output out = {c->tokens + off * L, NULL, 0};
+    rd_decode_output out = {c->tokens + off * L, NULL, 0, c->margin};
     rd_decode_input in = {nb, c->sb.images, c->sb.features, c->sb.sample_id, NULL};
     if (s == RD_OK) s = rd_decode(&c->m, &o, &in, &out);
+    for (int i = 0; i < nb && s == RD_OK; i++) neg_margin = fmaxf(neg_margin, -c->margin[i]);
     counts[RD_SCORE_NCOUNTS] += out.forward_passes;
     for (int i = 0; i < nb && s == RD_OK; i++) {
       rd_scene scene;
@@ -89,6 +93,7 @@ static int run_setting(eval_ctx *c, const char *model, rd_decode_mode mode, int 
   /* Over dp: the ranks of one tensor-parallel replica decode the same
    * samples, and world rank 0 is dp rank 0 of its replica. */
   RD_TRY(rd_coll_allreduce_sum_i64(&c->env->grid.dp, counts, RD_SCORE_NCOUNTS + 1));
+  RD_TRY(rd_coll_allreduce_max_f32(&c->env->grid.dp, &neg_margin, 1));
   double dt = rd_time_now() - t0;
   rd_coll_records rec;
   RD_TRY(rd_coll_gather_records(&c->env->grid.dp, c->tokens, (size_t)c->count * L * sizeof(int32_t), 0, &rec));
@@ -106,6 +111,7 @@ static int run_setting(eval_ctx *c, const char *model, rd_decode_mode mode, int 
     s = rd_score_text(c->all, c->refs, (int)c->n, L, RD_TOK_EOS, &r->sc);
     r->captions_per_s = dt > 0 ? (double)c->n / dt : 0;
     r->forward_per_s = dt > 0 ? (double)counts[RD_SCORE_NCOUNTS] / dt : 0;
+    r->min_margin = -neg_margin;
     fprintf(stderr,
             "eval: %s %s %d tok/step (%d steps): F1 %.3f factuality %.3f coverage %.3f syntax %.3f repetition %.3f "
             "BLEU-4 %.3f CIDEr %.3f | %" PRId64 " captions in %.2f s, %.1f captions/s, %.1f forward passes/s\n",
@@ -129,10 +135,11 @@ static int write_json(const eval_ctx *c, const char *path) {
     fprintf(f,
             "  {\"model\": \"%s\", \"mode\": \"%s\", \"tokens_per_step\": %d, \"steps\": %d, \"n_samples\": %d, "
             "\"f1\": %.6f, \"factuality\": %.6f, \"coverage\": %.6f, \"syntax\": %.6f, \"repetition\": %.6f, "
-            "\"bleu4\": %.6f, \"cider\": %.6f, \"captions_per_s\": %.3f, \"forward_passes_per_s\": %.3f}%s\n",
+            "\"bleu4\": %.6f, \"cider\": %.6f, \"captions_per_s\": %.3f, \"forward_passes_per_s\": %.3f, "
+            "\"min_margin\": %.3g}%s\n",
             r->model, r->mode, r->tps, r->steps, r->n, r->sc.f1, r->sc.factuality, r->sc.coverage, r->sc.syntax,
             r->sc.repetition, r->sc.bleu4, r->sc.cider, r->captions_per_s, r->forward_per_s,
-            i + 1 < c->n_rows ? "," : "");
+            isfinite(r->min_margin) ? r->min_margin : 1e30, i + 1 < c->n_rows ? "," : "");
   }
   fprintf(f, " ]}\n");
   fclose(f);
@@ -268,11 +275,12 @@ static int setup(eval_ctx *c) {
   const int batch = cfg->eval.batch;
   s = rd_shard_batch_init(&c->sb, info, batch);
   c->tokens = rd_malloc((size_t)(c->count ? c->count : 1) * c->L * sizeof(int32_t), "the decoded captions");
+  c->margin = rd_malloc((size_t)batch * sizeof(float), "the decoding margins");
   if (env->is_root) {
     c->refs = rd_malloc((size_t)c->n * c->L * sizeof(int32_t), "the reference captions");
     c->all = rd_malloc((size_t)c->n * c->L * sizeof(int32_t), "the gathered captions");
   }
-  if (s == RD_OK && (!c->tokens || (env->is_root && (!c->refs || !c->all)))) s = RD_ENOMEM;
+  if (s == RD_OK && (!c->tokens || !c->margin || (env->is_root && (!c->refs || !c->all)))) s = RD_ENOMEM;
   if (s == RD_OK && env->is_root) s = read_refs(c);
   int mb = (int)(c->count < batch ? (c->count ? c->count : 1) : batch);
   if (s == RD_OK) s = rd_infer_init(&c->m, env, mb, info->n_patches > 0 ? info->feat_dim : 0);
@@ -330,7 +338,7 @@ int rd_cmd_eval(const rd_cli *cli) {
   if (c->m.params) rd_vlm_free(&c->m);
   if (c->sb.cap) rd_shard_batch_free(&c->sb);
   if (c->set.shards) rd_shardset_close(&c->set);
-  free(c->tokens), free(c->refs), free(c->all);
+  free(c->tokens), free(c->margin), free(c->refs), free(c->all);
   free(c);
   rd_stage_end(&env);
   return s;

@@ -183,7 +183,7 @@ static int run(rd_stage_env *env, const rd_cli *cli, const rd_decode_opts *o_in)
     if (s == 1) s = rd_err(RD_EINVAL, "%s holds no checkpoint", ckpt);
   }
   rd_decode_traj traj = {0};
-  rd_decode_output dout = {out, traj_path ? &traj : NULL, 0};
+  rd_decode_output dout = {out, traj_path ? &traj : NULL, 0, NULL};
   rd_decode_input in = {1, shard ? sb.images : img, shard ? sb.features : NULL, &sample_id, init};
   double t0 = rd_time_now();
   if (s == RD_OK) s = rd_decode(&m, &o, &in, &dout);

@@ -38,7 +38,7 @@ static int run(const char *run_dir, int n_files, int round, int n) {
       int how = (int)((i * 3 + k) % FX_KINDS);
       RD_TRY(fx_corrupt(&v, &sc, b.captions, b.caption_len[0], 5, i, how, row, L));
       int file = (int)((i * 7 + k * 3) % n_files);
-      RD_TRY(rd_drafts_append(&f[file], i, steps[k < 3 ? k : 2], row));
+      RD_TRY(rd_drafts_append(&f[file], i, steps[k < 3 ? k : 2], row, 1.0f));
       written++;
     }
   }

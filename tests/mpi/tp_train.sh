@@ -7,10 +7,12 @@
 # 2. A checkpoint written at (2,2) resumes at (1,1), (1,2) and (2,2): the
 #    runs end within 1e-5 of the uninterrupted (2,2) run, bitwise on the
 #    same grid.
-# 3. Drafts decoded by a tp 2 model equal the single-process drafts (the
-#    logits differ in rounding; the decoded tokens must not), and so do the
-#    eval scores at (1,2) and (2,2) (eval sums over dp and gathers from tp
-#    rank 0 of each replica).
+# 3. Drafts decoded by a tp 2 model equal the single-process drafts
+#    wherever decoding decided clearly (the logits differ in rounding, so
+#    only decisions closer than that rounding may differ; every draft and
+#    eval row records its smallest decision margin), and so do the eval
+#    scores at (1,2) and (2,2) (eval sums over dp and gathers from tp rank 0
+#    of each replica).
 # 4. Stage II from those drafts' revisions trains at (1,2) within 1e-5 of
 #    one process.
 # shellcheck source=tests/lib/script.bash
@@ -77,13 +79,20 @@ for g in 1x1 1x2 2x2; do
   fi
 done
 
-# 3. Drafts from a tp 2 model equal those of one process.
-for g in 1x1 1x2; do
-  run "${g%x*}" "${g#*x}" "$tmp/g$g" stage1 2>"$tmp/s1$g.err" || { cat "$tmp/s1$g.err"; fail "stage1 at $g"; }
+# 3. Drafts from a tp 2 model equal those of one process. A model of 6 steps
+# predicts nearly uniform logits, so its decisions are near ties that the
+# rounding of another grid (or another BLAS kernel) may flip; the drafts are
+# decoded by a model trained long enough to decide clearly, trained once by
+# one process and copied to both grids, so decoding is compared on exactly
+# the same parameters.
+seed_data "$tmp/dec"
+run 1 1 "$tmp/dec" base --set base.steps=400 --set stage1.steps=100 2>"$tmp/dec.err" || { cat "$tmp/dec.err"; fail "base for the drafts"; }
+run 1 1 "$tmp/dec" stage1 --set base.steps=400 --set stage1.steps=100 2>"$tmp/dec.err" || { cat "$tmp/dec.err"; fail "stage1 for the drafts"; }
+for g in 1x1 1x2 2x2; do
+  mkdir -p "$tmp/g$g/ckpt" "$tmp/g$g/done"
+  rm -rf "$tmp/g$g/ckpt/stage1" && cp -r "$tmp/dec/ckpt/stage1" "$tmp/g$g/ckpt/stage1"
+  cp "$tmp/dec/done/stage1" "$tmp/g$g/done/"
 done
-# The same Stage I model on both grids (each trained its own, equal within
-# rounding): decoding is then compared on exactly the same parameters.
-rm -rf "$tmp/g1x2/ckpt/stage1" && cp -r "$tmp/g1x1/ckpt/stage1" "$tmp/g1x2/ckpt/stage1"
 for g in 1x1 1x2; do
   run "${g%x*}" "${g#*x}" "$tmp/g$g" draft --round 1 2>"$tmp/d$g.err" || { cat "$tmp/d$g.err"; fail "draft at $g"; }
 done
@@ -98,18 +107,32 @@ def load(d):
                 if isinstance(f[k], h5py.Dataset): out.setdefault(k, []).append(f[k][()])
     return {k: np.concatenate(v) for k, v in out.items()}
 a, b = load(sys.argv[1]), load(sys.argv[2])
-assert sorted(a) == sorted(b), (sorted(a), sorted(b))
-for k in a:
-    assert a[k].shape == b[k].shape and np.array_equal(a[k], b[k]), "dataset %s differs" % k
-print("drafts: %s equal" % ", ".join("%s %s" % (k, a[k].shape) for k in sorted(a)))
+assert sorted(a) == sorted(b) == ["margin", "sample_id", "steps", "tokens"], (sorted(a), sorted(b))
+for k in ("sample_id", "steps"):
+    assert np.array_equal(a[k], b[k]), "dataset %s differs" % k
+# The tp 2 logits differ from one process's in rounding (~1e-6; which BLAS
+# kernel the machine picks changes how much), so a decision closer than that
+# may go either way and change the rest of its draft. A draft whose every
+# decision was clear in both runs must come out the same.
+clear = np.minimum(a["margin"], b["margin"]) > 2e-5
+same = np.all(a["tokens"] == b["tokens"], axis=1)
+print("drafts: %d of %d decoded with every margin > 2e-5 (smallest margins %s); %d of them equal, "
+      "%d of %d equal in all" % (clear.sum(), len(clear), np.sort(a["margin"])[:3], (same & clear).sum(),
+                                 same.sum(), len(same)))
+assert clear.sum() >= len(clear) // 2, "too few clear drafts to compare"
+assert np.all(same[clear]), "a draft decoded with clear margins differs"
 PY
-rm -rf "$tmp/g2x2/ckpt/stage1" && cp -r "$tmp/g1x1/ckpt/stage1" "$tmp/g2x2/ckpt/stage1"
 ev=(--set "eval.models=[stage1]" --set "eval.modes=[refine]" --set "eval.tokens_per_step=[2, 8]" --set eval.n_samples=12)
 for g in 1x1 1x2 2x2; do
   run "${g%x*}" "${g#*x}" "$tmp/g$g" eval "${ev[@]}" >/dev/null 2>"$tmp/e$g.err" || { cat "$tmp/e$g.err"; fail "eval at $g"; }
 done
-scores() { $py -c 'import json,sys; [print(r["model"], r["mode"], r["tokens_per_step"], r["n_samples"], r["f1"], r["syntax"], r["bleu4"], r["cider"]) for r in json.load(open(sys.argv[1]))["rows"]]' "$1/eval/results.json"; }
-scores "$tmp/g1x1"
+# Scores are compared where every caption's decisions were clear (the
+# smallest margin of each row, in logit units, far above the rounding).
+scores() { $py -c 'import json,sys
+for r in json.load(open(sys.argv[1]))["rows"]:
+    assert r["min_margin"] > 2e-5, "eval: a decision within %g of a tie" % r["min_margin"]
+    print(r["model"], r["mode"], r["tokens_per_step"], r["n_samples"], r["f1"], r["syntax"], r["bleu4"], r["cider"])' "$1/eval/results.json"; }
+scores "$tmp/g1x1" || fail "eval at (1,1) decided near a tie"
 for g in 1x2 2x2; do cmp <(scores "$tmp/g$g") <(scores "$tmp/g1x1") || fail "eval scores at $g differ"; done
 echo "ok: eval scores at (1,2) and (2,2) equal one process"
 

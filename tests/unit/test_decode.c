@@ -233,13 +233,59 @@ static void test_predict_excludes(void) {
   rd_decode_opts o = opts(1, RD_DECODE_REFINE);
   int32_t x0[3];
   float conf[3];
-  rd_decode_predict(&o, logits, L, V, Vp, 0, 0, x0, conf);
+  rd_decode_predict(&o, logits, L, V, Vp, 0, 0, x0, conf, NULL);
   CHECK(x0[0] == 5 && x0[1] == EOS && x0[2] == 6);
   /* confidence: softmax over the 5 allowed ids (EOS, 4..7) */
   double e2 = exp(2.0);
   CHECK_NEAR(conf[0], e2 / (e2 + 4), 1e-6);
   CHECK_NEAR(conf[1], exp(1.0) / (exp(1.0) + 4), 1e-6);
   CHECK_NEAR(conf[2], exp(1.0) / (2 * exp(1.0) + 3), 1e-6);
+}
+
+/* The decision margin: argmax gaps, the confidence edge of the unmasked
+ * positions in logit units, refine's revisited tokens, saturated ties. */
+static void test_margin(void) {
+  const int V = 8, Vp = 8;
+  float logits[2 * 8];
+  for (int i = 0; i < 2 * Vp; i++) logits[i] = 0.f;
+  logits[0 * Vp + 5] = 2.0f, logits[0 * Vp + 6] = 0.5f; /* wins by 1.5 */
+  logits[1 * Vp + 4] = 1.0f, logits[1 * Vp + 7] = 1.0f; /* a tie */
+  rd_decode_opts o = opts(2, RD_DECODE_REMASK);
+  int32_t x0[4];
+  float conf[4], gap[4];
+  rd_decode_predict(&o, logits, 2, V, Vp, 0, 0, x0, conf, gap);
+  CHECK(x0[0] == 5 && x0[1] == 4);
+  CHECK_NEAR(gap[0], 1.5, 1e-6);
+  CHECK(gap[1] == 0.0f);
+
+  const int L = 4;
+  int work[8];
+  rd_decode_stepinfo si = {0, 0, L, 0, 2};
+  float c4[4] = {0.9f, 0.5f, 0.4f, 0.8f}, g4[4] = {1.0f, 0.5f, 0.02f, 0.25f};
+  int32_t x[4] = {MASK, MASK, MASK, MASK};
+  /* 2 of 4 unmasked (positions 0 and 3): the edge 0.8 | 0.5 is
+   * log(0.8 / 0.5) / (2 (0.2 + 0.5)) = 0.3357 logits away; the tokens taken
+   * win by 1.0 and 0.25 */
+  CHECK_NEAR(rd_decode_margin(&o, &si, L, x, c4, g4, work), 0.25, 1e-6);
+  g4[3] = 1.0f;
+  CHECK_NEAR(rd_decode_margin(&o, &si, L, x, c4, g4, work), log(0.8 / 0.5) / 1.4, 1e-6);
+  /* earlier tokens at 0 and 3: 1 of the 2 masked unmasked, edge 0.5 | 0.4 */
+  int32_t y[4] = {5, MASK, MASK, 6};
+  g4[3] = 0.05f;
+  double edge = log(0.5 / 0.4) / (2 * (0.5 + 0.6));
+  CHECK_NEAR(rd_decode_margin(&o, &si, L, y, c4, g4, work), edge, 1e-6);
+  o.mode = RD_DECODE_REFINE; /* now the revisited token at 3 counts */
+  CHECK_NEAR(rd_decode_margin(&o, &si, L, y, c4, g4, work), 0.05, 1e-6);
+  /* two confidences saturated at 1 cannot swap; equal ones below 1 can */
+  float sat[4] = {1.0f, 1.0f, 0.5f, 0.5f}, big[4] = {3.0f, 3.0f, 3.0f, 3.0f};
+  rd_decode_stepinfo s2 = {0, 0, 2, 0, 2};
+  CHECK_NEAR(rd_decode_margin(&o, &s2, L, x, sat, big, work), 3.0, 1e-6);
+  rd_decode_stepinfo s3 = {0, 2, 4, 0, 2};
+  CHECK(rd_decode_margin(&o, &s3, L, x, sat, big, work) == 0.0);
+  /* nothing decided: no margin */
+  int32_t done[4] = {5, 6, 7, 5};
+  o.mode = RD_DECODE_REMASK;
+  CHECK(isinf(rd_decode_margin(&o, &si, L, done, c4, g4, work)));
 }
 
 /* Gumbel noise depends on (seed, step, sample id) only. */
@@ -254,26 +300,26 @@ static void test_gumbel_stream(void) {
   o.seed = 77;
   int32_t a[L], b[L], c[L], argmax[L];
   float ca[L], cb[L];
-  rd_decode_predict(&o, logits, L, V, Vp, 3, 1000, a, ca);
-  rd_decode_predict(&o, logits, L, V, Vp, 3, 1000, b, cb);
+  rd_decode_predict(&o, logits, L, V, Vp, 3, 1000, a, ca, NULL);
+  rd_decode_predict(&o, logits, L, V, Vp, 3, 1000, b, cb, NULL);
   CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(ca, cb, sizeof ca) == 0);
   int differ_step = 0, differ_id = 0, differ_seed = 0, differ_argmax = 0;
-  rd_decode_predict(&o, logits, L, V, Vp, 4, 1000, c, cb);
+  rd_decode_predict(&o, logits, L, V, Vp, 4, 1000, c, cb, NULL);
   for (int i = 0; i < L; i++) differ_step += a[i] != c[i];
-  rd_decode_predict(&o, logits, L, V, Vp, 3, 1001, c, cb);
+  rd_decode_predict(&o, logits, L, V, Vp, 3, 1001, c, cb, NULL);
   for (int i = 0; i < L; i++) differ_id += a[i] != c[i];
   o.seed = 78;
-  rd_decode_predict(&o, logits, L, V, Vp, 3, 1000, c, cb);
+  rd_decode_predict(&o, logits, L, V, Vp, 3, 1000, c, cb, NULL);
   for (int i = 0; i < L; i++) differ_seed += a[i] != c[i];
   o.temperature = 0;
-  rd_decode_predict(&o, logits, L, V, Vp, 3, 1000, argmax, cb);
+  rd_decode_predict(&o, logits, L, V, Vp, 3, 1000, argmax, cb, NULL);
   for (int i = 0; i < L; i++) differ_argmax += a[i] != argmax[i];
   CHECK(differ_step > 4 && differ_id > 4 && differ_seed > 4 && differ_argmax > 4);
   for (int i = 0; i < L; i++) CHECK(a[i] == EOS || (a[i] >= 4 && a[i] < V));
   /* a tiny temperature is the argmax */
   o.seed = 77;
   o.temperature = 1e-6;
-  rd_decode_predict(&o, logits, L, V, Vp, 3, 1000, c, cb);
+  rd_decode_predict(&o, logits, L, V, Vp, 3, 1000, c, cb, NULL);
   CHECK(memcmp(c, argmax, sizeof c) == 0);
 }
 
@@ -308,12 +354,12 @@ static void test_model_batch_determinism(void) {
     o.seed = 3;
     int32_t all[8 * 20], one[20];
     rd_decode_traj traj[8] = {{0}};
-    rd_decode_output out = {all, traj, 0};
+    rd_decode_output out = {all, traj, 0, NULL};
     rd_decode_input in = {B, images, NULL, ids, NULL};
     CHECK_OK(rd_decode(&m, &o, &in, &out));
     CHECK(out.forward_passes == o.steps);
     for (int j = 0; j < B; j++) {
-      rd_decode_output o1 = {one, NULL, 0};
+      rd_decode_output o1 = {one, NULL, 0, NULL};
       rd_decode_input i1 = {1, images + (size_t)j * img, NULL, &ids[j], NULL};
       CHECK_OK(rd_decode(&m, &o, &i1, &o1));
       CHECK_MSG(memcmp(one, all + j * L, sizeof one) == 0, "variant %d sample %d", variant, j);
@@ -353,5 +399,5 @@ static void test_errors(void) {
 
 RD_TEST_MAIN("decode", RD_CASE(test_counts), RD_CASE(test_remask_frozen_refine_revises),
              RD_CASE(test_refine_tau_and_fraction), RD_CASE(test_blocks), RD_CASE(test_start_caption),
-             RD_CASE(test_predict_excludes), RD_CASE(test_gumbel_stream), RD_CASE(test_model_batch_determinism),
+             RD_CASE(test_predict_excludes), RD_CASE(test_margin), RD_CASE(test_gumbel_stream), RD_CASE(test_model_batch_determinism),
              RD_CASE(test_errors))

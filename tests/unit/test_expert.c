@@ -266,8 +266,8 @@ static void test_drafts_file(void) {
   rd_drafts d, e;
   CHECK_OK(rd_drafts_init(&d, 4, 0x1234abcdULL, 1, 0));
   int32_t a[4] = {5, 6, RD_TOK_EOS, 7}, b[4] = {8, 9, 10, 11};
-  CHECK_OK(rd_drafts_append(&d, 42, 16, a));
-  CHECK_OK(rd_drafts_append(&d, 3, 4, b));
+  CHECK_OK(rd_drafts_append(&d, 42, 16, a, 1.0f));
+  CHECK_OK(rd_drafts_append(&d, 3, 4, b, 1.0f));
   CHECK_OK(rd_drafts_write(&d, path));
   CHECK_OK(rd_drafts_read(path, 0x1234abcdULL, 20, &e));
   CHECK(e.n == 2 && e.gen_len == 4 && e.round == 1 && e.rank == 0 && e.sample_id[0] == 42 && e.steps[1] == 4);
