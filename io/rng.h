@@ -24,6 +24,7 @@ enum {
   RD_RNG_DRAFT = 10,   /* draft subset selection, a = round */
   RD_RNG_MIX = 11,     /* stage2 mixing of stage1 samples, a = step */
   RD_RNG_EVALNOISE = 12, /* held-out stage1 noise, fixed across evaluations */
+  RD_RNG_BOOTSTRAP = 13, /* eval's bootstrap resamples of images, a = resample */
   RD_RNG_TEST = 99,    /* tests */
 };
 

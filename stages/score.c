@@ -1,9 +1,11 @@
 #include "stages/score.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 #include "data/textmetrics.h"
 #include "io/err.h"
+#include "io/rng.h"
 
 int rd_score_caption(const rd_vocab *v, const int32_t *tokens, int L, const rd_scene *scene, rd_score_counts *acc) {
   const char *words[RD_WORDS_MAX];
@@ -64,4 +66,49 @@ int rd_score_text(const int32_t *cand, const int32_t *ref, int n, int L, int32_t
   }
   free(c), free(r), free(off);
   return s;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+/* The q-quantile of sorted v[n], linear between order statistics. */
+static double quantile(const double *v, int n, double q) {
+  double pos = q * (n - 1);
+  int i = (int)floor(pos);
+  if (i >= n - 1) return v[n - 1];
+  return v[i] + (pos - i) * (v[i + 1] - v[i]);
+}
+
+int rd_score_bootstrap(const rd_score_counts *per_image, int64_t n, int B, double level, uint64_t seed,
+                       rd_score_ci *out) {
+  if (n < 1 || B < 1 || !(level > 0 && level < 1))
+    return rd_err(RD_EINVAL, "bootstrap of %lld images, %d resamples, level %g", (long long)n, B, level);
+  if (n > UINT32_MAX) return rd_err(RD_EINVAL, "bootstrap of %lld images: too many", (long long)n);
+  double *f1 = malloc((size_t)B * sizeof *f1), *syn = malloc((size_t)B * sizeof *syn);
+  if (!f1 || !syn) {
+    free(f1), free(syn);
+    return rd_err(RD_ENOMEM, "out of memory for %d bootstrap resamples", B);
+  }
+  for (int k = 0; k < B; k++) {
+    rd_rng r;
+    rd_rng_init(&r, seed, RD_RNG_BOOTSTRAP, (uint64_t)k, 0);
+    int64_t sum[RD_SCORE_NCOUNTS] = {0};
+    for (int64_t j = 0; j < n; j++) {
+      const int64_t *c = (const int64_t *)&per_image[rd_rng_below(&r, (uint32_t)n)];
+      for (int f = 0; f < RD_SCORE_NCOUNTS; f++) sum[f] += c[f];
+    }
+    rd_score sc;
+    rd_score_rates((const rd_score_counts *)sum, &sc);
+    f1[k] = sc.f1;
+    syn[k] = sc.syntax;
+  }
+  qsort(f1, (size_t)B, sizeof *f1, cmp_double);
+  qsort(syn, (size_t)B, sizeof *syn, cmp_double);
+  double lo = (1 - level) / 2, hi = (1 + level) / 2;
+  out->f1_lo = quantile(f1, B, lo), out->f1_hi = quantile(f1, B, hi);
+  out->syntax_lo = quantile(syn, B, lo), out->syntax_hi = quantile(syn, B, hi);
+  free(f1), free(syn);
+  return RD_OK;
 }

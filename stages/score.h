@@ -45,6 +45,19 @@ typedef struct {
 
 /* The fact and syntax rates of the counts (the text fields untouched). */
 void rd_score_rates(const rd_score_counts *c, rd_score *out);
+/* A 95% (or other level) percentile-bootstrap interval over images of F1
+ * and syntax: B resamples of the n images with replacement, each giving
+ * the corpus rates of its summed counts; the interval is the (1 - level)/2
+ * and (1 + level)/2 quantiles (linear between order statistics) of the B
+ * values. Resample k draws from the stream (seed, RD_RNG_BOOTSTRAP, k), so
+ * the interval depends on the per-image counts and the seed only. */
+typedef struct {
+  double f1_lo, f1_hi;
+  double syntax_lo, syntax_hi;
+} rd_score_ci;
+int rd_score_bootstrap(const rd_score_counts *per_image, int64_t n, int B, double level, uint64_t seed,
+                       rd_score_ci *out);
+
 /* BLEU-4, CIDEr-D and repetition of n candidates cand [n, L] against
  * references ref [n, L], both cut at the first eos. */
 int rd_score_text(const int32_t *cand, const int32_t *ref, int n, int L, int32_t eos, rd_score *out);

@@ -1,7 +1,9 @@
 /* The caption scores of `rediff eval` (stages/score.c): a reference caption
  * is perfect, a hallucinated one loses exactly its changed fact, shuffled
  * words lose syntax, a repeated sentence shows as repetition, and the counts
- * of a split corpus add up to the counts of the whole. */
+ * of a split corpus add up to the counts of the whole; the bootstrap
+ * interval over images is what the binomial arithmetic says. */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -159,5 +161,50 @@ static void test_empty_and_split(void) {
   CHECK(s.factuality > 0 && s.factuality < 0.9); /* other scenes' captions */
 }
 
+/* Images each claiming one fact and covering one of one reference fact:
+ * good ones true and covered, bad ones neither; one sentence each, parsed
+ * on the good ones. */
+static void binary_images(rd_score_counts *c, int n, int good) {
+  memset(c, 0, (size_t)n * sizeof *c);
+  for (int i = 0; i < n; i++) {
+    int g = i < good;
+    c[i] = (rd_score_counts){.n_captions = 1, .n_claimed = 1, .n_true = g, .n_reference = 1, .n_covered = g,
+                             .n_sentences = 1, .n_parsed = g, .n_words = 5};
+  }
+}
+
+static void test_bootstrap(void) {
+  enum { NI = 400, B = 4000 };
+  static rd_score_counts c[NI];
+  rd_score_ci ci;
+  /* Every image alike: every resample gives the same F1, the interval is
+   * that point. */
+  binary_images(c, NI, NI);
+  CHECK_OK(rd_score_bootstrap(c, NI, B, 0.95, 1, &ci));
+  CHECK(ci.f1_lo == 1.0 && ci.f1_hi == 1.0 && ci.syntax_lo == 1.0 && ci.syntax_hi == 1.0);
+  /* Half the images right: a resample's factuality = coverage = its share
+   * p of good images, so F1 = syntax = p ~ Binomial(400, 1/2) / 400, whose
+   * 95% interval is 0.5 -+ 1.96 sqrt(0.25 / 400) = [0.451, 0.549] (by hand;
+   * the bootstrap's quantiles of 4000 draws land within about 0.003). */
+  binary_images(c, NI, NI / 2);
+  CHECK_OK(rd_score_bootstrap(c, NI, B, 0.95, 1, &ci));
+  double half = 1.96 * sqrt(0.25 / NI);
+  CHECK_NEAR(ci.f1_lo, 0.5 - half, 0.006);
+  CHECK_NEAR(ci.f1_hi, 0.5 + half, 0.006);
+  CHECK_NEAR(ci.syntax_lo, 0.5 - half, 0.006);
+  CHECK_NEAR(ci.syntax_hi, 0.5 + half, 0.006);
+  /* The same seed gives the same interval; a quarter right is lower. */
+  rd_score_ci again;
+  CHECK_OK(rd_score_bootstrap(c, NI, B, 0.95, 1, &again));
+  CHECK(memcmp(&ci, &again, sizeof ci) == 0);
+  binary_images(c, NI, NI / 4);
+  CHECK_OK(rd_score_bootstrap(c, NI, B, 0.95, 1, &ci));
+  half = 1.96 * sqrt(0.25 * 0.75 / NI);
+  CHECK_NEAR(ci.f1_lo, 0.25 - half, 0.006);
+  CHECK_NEAR(ci.f1_hi, 0.25 + half, 0.006);
+  CHECK_ERR(rd_score_bootstrap(c, 0, B, 0.95, 1, &ci), "bootstrap of 0 images");
+}
+
 RD_TEST_MAIN("eval_metrics", RD_CASE(test_reference_is_perfect), RD_CASE(test_hallucination_loses_one_fact),
-             RD_CASE(test_shuffle_loses_syntax), RD_CASE(test_repetition), RD_CASE(test_empty_and_split))
+             RD_CASE(test_shuffle_loses_syntax), RD_CASE(test_repetition), RD_CASE(test_empty_and_split),
+             RD_CASE(test_bootstrap))
