@@ -113,6 +113,7 @@ typedef struct {
   rd_cfg_strs modes;   /* refine, remask */
   int n_samples;       /* eval samples decoded per setting */
   int batch;           /* captions decoded together */
+  int bootstrap;       /* resamples of the 95% intervals over images */
   rd_cfg_strs models;  /* base, mask, stage1, stage2 (the last round), stage2_r<R> */
   int block;           /* semi-autoregressive block length, 0 = one block */
   double temperature;  /* 0 = argmax, > 0 = Gumbel-max */

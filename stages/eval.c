@@ -19,6 +19,7 @@
 #include "io/shard.h"
 #include "mpi/coll.h"
 #include "stages/commands.h"
+#include "stages/evalset.h"
 #include "stages/infer.h"
 #include "stages/rundir.h"
 #include "stages/score.h"
@@ -28,31 +29,54 @@ enum { MAX_ROWS = RD_CFG_LIST * 2 * RD_CFG_LIST };
 typedef struct {
   char model[64], mode[16];
   int tps, steps, n;
-  rd_score sc;
+  rd_score sc, blind;   /* with the images, and with each image another sample's */
+  rd_score_ci ci, ci_blind;
   double captions_per_s, forward_per_s;
   float min_margin; /* the closest decision of any caption (rd_decode_margin) */
 } row;
 
 typedef struct {
+  char model[64];
+  rd_probe_counts image, blind;
+} probe_row;
+
+typedef struct {
   rd_stage_env *env;
   rd_shardset set;
   int64_t n, begin, count; /* samples scored; this rank's slice */
-  int L, K;                /* gen_len; scene rows */
+  int L;                   /* gen_len */
   rd_vlm m;
-  rd_shard_batch sb;
+  rd_evalset es;           /* this rank's slice and its image-ablated copy */
   int32_t *tokens;         /* [count, L] this rank's decoded captions */
-  float *margin;           /* [batch] decision margins of one batch */
+  float *margin;           /* [count] their decision margins */
+  rd_score_counts *per;    /* [count] their counts */
   int32_t *refs, *all;     /* rank 0: [n, L] reference captions, gathered tokens */
+  rd_score_counts *all_per; /* rank 0: [n] gathered counts */
   row rows[MAX_ROWS];
   int n_rows;
+  probe_row probes[RD_CFG_LIST];
+  int n_probes;
   char skipped[RD_CFG_LIST][64];
   int n_skipped;
 } eval_ctx;
 
-/* eval.models entry -> row name and checkpoint folder. */
-static int resolve_model(const rd_config *cfg, const char *name, char *out, size_t n) {
+/* eval.models entry "name" or "name:mode" -> row name and checkpoint
+ * folder, and the one mode to measure (-1: every mode of eval.modes). */
+static int resolve_model(const rd_config *cfg, const char *entry, char *out, size_t n, int *mode) {
   int r = 0;
-  char tail;
+  char tail, name[64];
+  const char *colon = strchr(entry, ':');
+  size_t len = colon ? (size_t)(colon - entry) : strlen(entry);
+  if (len >= sizeof name) return rd_err(RD_EINVAL, "eval.models: unknown model '%s'", entry);
+  memcpy(name, entry, len);
+  name[len] = 0;
+  *mode = -1;
+  if (colon) {
+    rd_decode_mode m;
+    if (rd_decode_mode_parse(colon + 1, &m) != RD_OK)
+      return rd_err(RD_EINVAL, "eval.models: '%s': unknown mode '%s' (refine, remask)", entry, colon + 1);
+    *mode = (int)m;
+  }
   if (strcmp(name, "stage2") == 0) snprintf(out, n, "stage2_r%d", cfg->stage2.rounds);
   else if (!strcmp(name, "base") || !strcmp(name, "mask") || !strcmp(name, "stage1") ||
            (sscanf(name, "stage2_r%d%c", &r, &tail) == 1 && r >= 1))
@@ -62,64 +86,128 @@ static int resolve_model(const rd_config *cfg, const char *name, char *out, size
   return RD_OK;
 }
 
-/* Decodes this rank's slice with one setting; sums and gathers the scores. */
+/* Gathers this rank's per-caption counts to rank 0's all_per, in sample
+ * order (the slices are contiguous in rank order). */
+static int gather_counts(eval_ctx *c) {
+  rd_coll_records rec;
+  RD_TRY(rd_coll_gather_records(&c->env->grid.dp, c->per, (size_t)c->count * sizeof *c->per, 0, &rec));
+  size_t at = 0;
+  /* Every dp rank 0 receives (one per tensor-parallel rank); only world
+   * rank 0 keeps them. */
+  for (int i = 0; i < rec.n && c->env->is_root; i++) {
+    memcpy((char *)c->all_per + at, rec.data + rec.off[i], rec.len[i]);
+    at += rec.len[i];
+  }
+  rd_coll_records_free(&rec);
+  return RD_OK;
+}
+
+/* Rank 0: the fact rates of the gathered counts and their intervals. */
+static int rates_of_all(const eval_ctx *c, rd_score *sc, rd_score_ci *ci) {
+  rd_score_counts sum = {0};
+  for (int64_t i = 0; i < c->n; i++)
+    for (int f = 0; f < RD_SCORE_NCOUNTS; f++) ((int64_t *)&sum)[f] += ((const int64_t *)&c->all_per[i])[f];
+  rd_score_rates(&sum, sc);
+  return rd_score_bootstrap(c->all_per, c->n, c->env->cfg.eval.bootstrap, 0.95, c->env->cfg.train.seed, ci);
+}
+
+/* Decodes this rank's slice with one setting, with the images and with the
+ * ablated ones; sums, gathers and scores. */
 static int run_setting(eval_ctx *c, const char *model, rd_decode_mode mode, int tps) {
   const rd_config *cfg = &c->env->cfg;
   const int L = c->L;
-  rd_decode_opts o;
-  rd_infer_decode_opts(cfg, mode, (L + tps - 1) / tps, &o);
-  int64_t counts[RD_SCORE_NCOUNTS + 1] = {0}; /* the score counts, then forward passes */
-  rd_score_counts *sc = (rd_score_counts *)counts;
+  rd_infer_decoder d = {&c->m, {0}};
+  rd_infer_decode_opts(cfg, mode, (L + tps - 1) / tps, &d.o);
+  int64_t passes = 0;
+  row r;
+  memset(&r, 0, sizeof r);
   MPI_Barrier(c->env->grid.world.mpi);
   double t0 = rd_time_now();
-  int s = rd_decode_check(&o, L);
-  float neg_margin = -INFINITY; /* minus the smallest margin, for the max reduction */
-  for (int64_t off = 0; off < c->count && s == RD_OK; off += cfg->eval.batch) {
-    int nb = (int)(c->count - off < cfg->eval.batch ? c->count - off : cfg->eval.batch);
-    s = rd_shardset_read_range(&c->set, c->begin + off, nb, &c->sb, 0);
-    rd_decode_output out = {c->tokens + off * L, NULL, 0, c->margin};
-    rd_decode_input in = {nb, c->sb.images, c->sb.features, c->sb.sample_id, NULL};
-    if (s == RD_OK) s = rd_decode(&c->m, &o, &in, &out);
-    for (int i = 0; i < nb && s == RD_OK; i++) neg_margin = fmaxf(neg_margin, -c->margin[i]);
-    counts[RD_SCORE_NCOUNTS] += out.forward_passes;
-    for (int i = 0; i < nb && s == RD_OK; i++) {
-      rd_scene scene;
-      s = rd_scene_unpack(c->sb.scenes + (size_t)i * c->K * RD_SCENE_FIELDS, c->K - 1, &scene);
-      if (s < 0) rd_err_wrap(s, "eval sample %" PRId64 ": dataset /scenes", c->begin + off + i);
-      if (s == RD_OK) s = rd_score_caption(&c->env->vocab, c->tokens + (off + i) * L, L, &scene, sc);
-    }
-  }
+  int s = rd_decode_check(&d.o, L);
+  if (s == RD_OK) s = rd_evalset_caption(&c->es, 0, cfg->eval.batch, rd_infer_caption, &d, c->tokens, c->margin, &passes);
+  if (s == RD_OK) s = rd_evalset_score(&c->es, &c->env->vocab, c->tokens, c->per);
   RD_TRY(rd_stage_agree(c->env, s));
   /* Over dp: the ranks of one tensor-parallel replica decode the same
    * samples, and world rank 0 is dp rank 0 of its replica. */
-  RD_TRY(rd_coll_allreduce_sum_i64(&c->env->grid.dp, counts, RD_SCORE_NCOUNTS + 1));
+  float neg_margin = -INFINITY; /* minus the smallest margin, for the max reduction */
+  for (int64_t i = 0; i < c->count; i++) neg_margin = fmaxf(neg_margin, -c->margin[i]);
+  RD_TRY(rd_coll_allreduce_sum_i64(&c->env->grid.dp, &passes, 1));
   RD_TRY(rd_coll_allreduce_max_f32(&c->env->grid.dp, &neg_margin, 1));
   double dt = rd_time_now() - t0;
   rd_coll_records rec;
   RD_TRY(rd_coll_gather_records(&c->env->grid.dp, c->tokens, (size_t)c->count * L * sizeof(int32_t), 0, &rec));
+  RD_TRY(gather_counts(c));
   if (c->env->is_root) {
-    row *r = &c->rows[c->n_rows++];
-    snprintf(r->model, sizeof r->model, "%s", model);
-    snprintf(r->mode, sizeof r->mode, "%s", rd_decode_mode_name(mode));
-    r->tps = tps, r->steps = o.steps, r->n = (int)c->n;
-    size_t at = 0; /* slices are contiguous in rank order: the records in order are samples 0 .. n-1 */
+    size_t at = 0;
     for (int i = 0; i < rec.n; i++) {
       memcpy((char *)c->all + at, rec.data + rec.off[i], rec.len[i]);
       at += rec.len[i];
     }
-    rd_score_rates(sc, &r->sc);
-    s = rd_score_text(c->all, c->refs, (int)c->n, L, RD_TOK_EOS, &r->sc);
-    r->captions_per_s = dt > 0 ? (double)c->n / dt : 0;
-    r->forward_per_s = dt > 0 ? (double)counts[RD_SCORE_NCOUNTS] / dt : 0;
-    r->min_margin = -neg_margin;
-    fprintf(stderr,
-            "eval: %s %s %d tok/step (%d steps): F1 %.3f factuality %.3f coverage %.3f syntax %.3f repetition %.3f "
-            "BLEU-4 %.3f CIDEr %.3f | %" PRId64 " captions in %.2f s, %.1f captions/s, %.1f forward passes/s\n",
-            model, r->mode, tps, o.steps, r->sc.f1, r->sc.factuality, r->sc.coverage, r->sc.syntax,
-            r->sc.repetition, r->sc.bleu4, r->sc.cider, c->n, dt, r->captions_per_s, r->forward_per_s);
+    s = rates_of_all(c, &r.sc, &r.ci);
+    if (s == RD_OK) s = rd_score_text(c->all, c->refs, (int)c->n, L, RD_TOK_EOS, &r.sc);
   }
   rd_coll_records_free(&rec);
-  return rd_stage_agree(c->env, s);
+  RD_TRY(rd_stage_agree(c->env, s));
+
+  /* The blind control: the same captions asked of another sample's image. */
+  s = rd_evalset_caption(&c->es, 1, cfg->eval.batch, rd_infer_caption, &d, c->tokens, c->margin, NULL);
+  if (s == RD_OK) s = rd_evalset_score(&c->es, &c->env->vocab, c->tokens, c->per);
+  RD_TRY(rd_stage_agree(c->env, s));
+  RD_TRY(gather_counts(c));
+  if (c->env->is_root) s = rates_of_all(c, &r.blind, &r.ci_blind);
+  RD_TRY(rd_stage_agree(c->env, s));
+
+  if (c->env->is_root) {
+    snprintf(r.model, sizeof r.model, "%s", model);
+    snprintf(r.mode, sizeof r.mode, "%s", rd_decode_mode_name(mode));
+    r.tps = tps, r.steps = d.o.steps, r.n = (int)c->n;
+    r.captions_per_s = dt > 0 ? (double)c->n / dt : 0;
+    r.forward_per_s = dt > 0 ? (double)passes / dt : 0;
+    r.min_margin = -neg_margin;
+    c->rows[c->n_rows++] = r;
+    fprintf(stderr,
+            "eval: %s %s %d tok/step (%d steps): F1 %.3f [%.3f, %.3f] blind %.3f | factuality %.3f coverage %.3f "
+            "syntax %.3f repetition %.3f BLEU-4 %.3f CIDEr %.3f | %" PRId64 " captions in %.2f s, %.1f captions/s, "
+            "%.1f forward passes/s\n",
+            model, r.mode, tps, d.o.steps, r.sc.f1, r.ci.f1_lo, r.ci.f1_hi, r.blind.f1, r.sc.factuality,
+            r.sc.coverage, r.sc.syntax, r.sc.repetition, r.sc.bleu4, r.sc.cider, c->n, dt, r.captions_per_s,
+            r.forward_per_s);
+  }
+  return RD_OK;
+}
+
+/* The perception probe of the loaded model, with the images and ablated. */
+static int run_probe(eval_ctx *c, const char *model) {
+  probe_row p;
+  memset(&p, 0, sizeof p);
+  snprintf(p.model, sizeof p.model, "%s", model);
+  int s = rd_evalset_probe(&c->es, &c->env->vocab, 0, c->env->cfg.eval.batch, rd_infer_predict, &c->m, &p.image);
+  if (s == RD_OK)
+    s = rd_evalset_probe(&c->es, &c->env->vocab, 1, c->env->cfg.eval.batch, rd_infer_predict, &c->m, &p.blind);
+  RD_TRY(rd_stage_agree(c->env, s));
+  RD_TRY(rd_coll_allreduce_sum_i64(&c->env->grid.dp, (int64_t *)&p.image, RD_PROBE_NCOUNTS));
+  RD_TRY(rd_coll_allreduce_sum_i64(&c->env->grid.dp, (int64_t *)&p.blind, RD_PROBE_NCOUNTS));
+  if (c->env->is_root) {
+    c->probes[c->n_probes++] = p;
+    fprintf(stderr, "eval: %s probe (teacher-forced accuracy, image / other image):", model);
+    for (int k = 0; k < RD_PROBE_KINDS; k++)
+      fprintf(stderr, " %s %.3f / %.3f", rd_probe_kind_name(k), rd_probe_accuracy(&p.image, k),
+              rd_probe_accuracy(&p.blind, k));
+    fputc('\n', stderr);
+  }
+  return RD_OK;
+}
+
+/* A probe accuracy as JSON: null where nothing was asked. */
+static void json_acc(FILE *f, const rd_probe_counts *pc) {
+  fputc('{', f);
+  for (int k = 0; k < RD_PROBE_KINDS; k++) {
+    double a = rd_probe_accuracy(pc, k);
+    fprintf(f, "%s\"%s\": ", k ? ", " : "", rd_probe_kind_name(k));
+    if (isnan(a)) fputs("null", f);
+    else fprintf(f, "%.6f", a);
+  }
+  fputc('}', f);
 }
 
 static int write_json(const eval_ctx *c, const char *path) {
@@ -127,19 +215,33 @@ static int write_json(const eval_ctx *c, const char *path) {
   size_t n = 0;
   FILE *f = open_memstream(&buf, &n);
   if (!f) return rd_err(RD_ENOMEM, "out of memory writing %s", path);
-  fprintf(f, "{\"n_samples\": %" PRId64 ", \"gen_len\": %d, \"skipped\": [", c->n, c->L);
+  fprintf(f, "{\"n_samples\": %" PRId64 ", \"gen_len\": %d, \"blind\": \"another sample's image\", "
+             "\"interval\": \"95%% percentile bootstrap over images, %d resamples\", \"skipped\": [",
+          c->n, c->L, c->env->cfg.eval.bootstrap);
   for (int i = 0; i < c->n_skipped; i++) fprintf(f, "%s\"%s\"", i ? ", " : "", c->skipped[i]);
   fprintf(f, "],\n \"rows\": [\n");
   for (int i = 0; i < c->n_rows; i++) {
     const row *r = &c->rows[i];
     fprintf(f,
             "  {\"model\": \"%s\", \"mode\": \"%s\", \"tokens_per_step\": %d, \"steps\": %d, \"n_samples\": %d, "
-            "\"f1\": %.6f, \"factuality\": %.6f, \"coverage\": %.6f, \"syntax\": %.6f, \"repetition\": %.6f, "
-            "\"bleu4\": %.6f, \"cider\": %.6f, \"captions_per_s\": %.3f, \"forward_passes_per_s\": %.3f, "
-            "\"min_margin\": %.3g}%s\n",
-            r->model, r->mode, r->tps, r->steps, r->n, r->sc.f1, r->sc.factuality, r->sc.coverage, r->sc.syntax,
-            r->sc.repetition, r->sc.bleu4, r->sc.cider, r->captions_per_s, r->forward_per_s,
+            "\"f1\": %.6f, \"f1_ci\": [%.6f, %.6f], \"f1_blind\": %.6f, \"f1_blind_ci\": [%.6f, %.6f], "
+            "\"factuality\": %.6f, \"coverage\": %.6f, \"factuality_blind\": %.6f, \"coverage_blind\": %.6f, "
+            "\"syntax\": %.6f, \"syntax_ci\": [%.6f, %.6f], \"syntax_blind\": %.6f, \"syntax_blind_ci\": [%.6f, %.6f], "
+            "\"repetition\": %.6f, \"bleu4\": %.6f, \"cider\": %.6f, \"captions_per_s\": %.3f, "
+            "\"forward_passes_per_s\": %.3f, \"min_margin\": %.3g}%s\n",
+            r->model, r->mode, r->tps, r->steps, r->n, r->sc.f1, r->ci.f1_lo, r->ci.f1_hi, r->blind.f1,
+            r->ci_blind.f1_lo, r->ci_blind.f1_hi, r->sc.factuality, r->sc.coverage, r->blind.factuality,
+            r->blind.coverage, r->sc.syntax, r->ci.syntax_lo, r->ci.syntax_hi, r->blind.syntax, r->ci_blind.syntax_lo,
+            r->ci_blind.syntax_hi, r->sc.repetition, r->sc.bleu4, r->sc.cider, r->captions_per_s, r->forward_per_s,
             isfinite(r->min_margin) ? r->min_margin : 1e30, i + 1 < c->n_rows ? "," : "");
+  }
+  fprintf(f, " ],\n \"probe\": [\n");
+  for (int i = 0; i < c->n_probes; i++) {
+    fprintf(f, "  {\"model\": \"%s\", \"image\": ", c->probes[i].model);
+    json_acc(f, &c->probes[i].image);
+    fprintf(f, ", \"blind\": ");
+    json_acc(f, &c->probes[i].blind);
+    fprintf(f, "}%s\n", i + 1 < c->n_probes ? "," : "");
   }
   fprintf(f, " ]}\n");
   fclose(f);
@@ -148,32 +250,43 @@ static int write_json(const eval_ctx *c, const char *path) {
   return s;
 }
 
-/* One line per (model, mode); each cell the values at every tokens-per-step. */
+/* One line per (model, mode, tokens per step). */
 static char *markdown(const eval_ctx *c) {
-  const rd_cfg_ints *tps = &c->env->cfg.eval.tokens_per_step;
   char *buf = NULL;
   size_t n = 0;
   FILE *f = open_memstream(&buf, &n);
   if (!f) return NULL;
-  fprintf(f, "# Caption quality against decoding speed\n\n%" PRId64 " held-out samples, %d tokens each. "
-             "Each cell: the value at ", c->n, c->L);
-  for (int t = 0; t < tps->n; t++) fprintf(f, "%s%d", t ? " / " : "", tps->v[t]);
-  fprintf(f, " tokens per step (");
-  for (int t = 0; t < tps->n; t++) fprintf(f, "%s%d", t ? " / " : "", (c->L + tps->v[t] - 1) / tps->v[t]);
-  fprintf(f, " steps).\n\n| model | mode | F1 | factuality | coverage | syntax | repetition | BLEU-4 | CIDEr |\n"
-             "|---|---|---|---|---|---|---|---|---|\n");
-  for (int i = 0; i < c->n_rows; i += tps->n) {
-    fprintf(f, "| %s | %s |", c->rows[i].model, c->rows[i].mode);
-    for (int k = 0; k < 7; k++) {
-      fputc(' ', f);
-      for (int t = 0; t < tps->n && i + t < c->n_rows; t++) {
-        const rd_score *sc = &c->rows[i + t].sc;
-        double v[7] = {sc->f1, sc->factuality, sc->coverage, sc->syntax, sc->repetition, sc->bleu4, sc->cider};
-        fprintf(f, "%s%.3f", t ? " / " : "", v[k]);
-      }
-      fprintf(f, " |");
-    }
+  fprintf(f, "# Caption quality against decoding speed\n\n"
+             "%" PRId64 " held-out samples, %d tokens each. Blind: the same samples with each image replaced by "
+             "another sample's image (what the model earns without reading its own image). Brackets: 95%% "
+             "bootstrap interval over images (%d resamples).\n\n"
+             "| model | mode | tokens/step | F1 | F1 blind | syntax | syntax blind | factuality | coverage | "
+             "repetition | BLEU-4 | CIDEr |\n|---|---|---:|---|---|---|---|---:|---:|---:|---:|---:|\n",
+          c->n, c->L, c->env->cfg.eval.bootstrap);
+  for (int i = 0; i < c->n_rows; i++) {
+    const row *r = &c->rows[i];
+    fprintf(f,
+            "| %s | %s | %d | %.3f [%.3f, %.3f] | %.3f [%.3f, %.3f] | %.3f [%.3f, %.3f] | %.3f | %.3f | %.3f | "
+            "%.3f | %.3f | %.3f |\n",
+            r->model, r->mode, r->tps, r->sc.f1, r->ci.f1_lo, r->ci.f1_hi, r->blind.f1, r->ci_blind.f1_lo,
+            r->ci_blind.f1_hi, r->sc.syntax, r->ci.syntax_lo, r->ci.syntax_hi, r->blind.syntax, r->sc.factuality,
+            r->sc.coverage, r->sc.repetition, r->sc.bleu4, r->sc.cider);
+  }
+  if (c->n_probes) {
+    fprintf(f, "\nPerception probe: teacher-forced accuracy of each kind of attribute word of the reference "
+               "captions (the sentences holding words of that kind given with those words masked, the rest of the "
+               "caption masked), with the image / with another sample's image; docs/metrics.md, \"The probe\".\n\n| model |");
+    for (int k = 0; k < RD_PROBE_KINDS; k++) fprintf(f, " %s |", rd_probe_kind_name(k));
+    fprintf(f, "\n|---|");
+    for (int k = 0; k < RD_PROBE_KINDS; k++) fprintf(f, "---|");
     fputc('\n', f);
+    for (int i = 0; i < c->n_probes; i++) {
+      fprintf(f, "| %s |", c->probes[i].model);
+      for (int k = 0; k < RD_PROBE_KINDS; k++)
+        fprintf(f, " %.3f / %.3f |", rd_probe_accuracy(&c->probes[i].image, k),
+                rd_probe_accuracy(&c->probes[i].blind, k));
+      fputc('\n', f);
+    }
   }
   for (int i = 0; i < c->n_skipped; i++)
     fprintf(f, "%s%s", i ? ", " : "\nNot evaluated (no checkpoint): ", c->skipped[i]);
@@ -245,12 +358,16 @@ static int write_outputs(eval_ctx *c) {
 /* Rank 0: the reference captions of the scored samples. */
 static int read_refs(eval_ctx *c) {
   const int batch = c->env->cfg.eval.batch;
-  for (int64_t off = 0; off < c->n; off += batch) {
+  rd_shard_batch sb;
+  RD_TRY(rd_shard_batch_init(&sb, &c->set.info, batch));
+  int s = RD_OK;
+  for (int64_t off = 0; off < c->n && s == RD_OK; off += batch) {
     int nb = (int)(c->n - off < batch ? c->n - off : batch);
-    RD_TRY(rd_shardset_read_range(&c->set, off, nb, &c->sb, 0));
-    memcpy(c->refs + off * c->L, c->sb.captions, (size_t)nb * c->L * sizeof(int32_t));
+    s = rd_shardset_read_range(&c->set, off, nb, &sb, 0);
+    if (s == RD_OK) memcpy(c->refs + off * c->L, sb.captions, (size_t)nb * c->L * sizeof(int32_t));
   }
-  return RD_OK;
+  rd_shard_batch_free(&sb);
+  return s;
 }
 
 static int setup(eval_ctx *c) {
@@ -270,17 +387,20 @@ static int setup(eval_ctx *c) {
   else if (info->gen_len != c->L)
     s = rd_err(RD_EINVAL, "the eval shards have gen_len %d, model.gen_len is %d", info->gen_len, c->L);
   RD_TRY(rd_stage_agree(env, s));
-  c->K = info->scene_k;
   RD_TRY(rd_shardset_slice(c->n, env->grid.dp_rank, env->grid.dp_size, &c->begin, &c->count));
   const int batch = cfg->eval.batch;
-  s = rd_shard_batch_init(&c->sb, info, batch);
-  c->tokens = rd_malloc((size_t)(c->count ? c->count : 1) * c->L * sizeof(int32_t), "the decoded captions");
-  c->margin = rd_malloc((size_t)batch * sizeof(float), "the decoding margins");
+  s = rd_evalset_load(&c->es, &c->set, c->n, c->begin, c->count);
+  size_t cnt = (size_t)(c->count ? c->count : 1);
+  c->tokens = rd_malloc(cnt * c->L * sizeof(int32_t), "the decoded captions");
+  c->margin = rd_malloc(cnt * sizeof(float), "the decoding margins");
+  c->per = rd_malloc(cnt * sizeof *c->per, "the caption counts");
   if (env->is_root) {
     c->refs = rd_malloc((size_t)c->n * c->L * sizeof(int32_t), "the reference captions");
     c->all = rd_malloc((size_t)c->n * c->L * sizeof(int32_t), "the gathered captions");
+    c->all_per = rd_malloc((size_t)c->n * sizeof *c->all_per, "the gathered counts");
   }
-  if (s == RD_OK && (!c->tokens || !c->margin || (env->is_root && (!c->refs || !c->all)))) s = RD_ENOMEM;
+  if (s == RD_OK && (!c->tokens || !c->margin || !c->per || (env->is_root && (!c->refs || !c->all || !c->all_per))))
+    s = RD_ENOMEM;
   if (s == RD_OK && env->is_root) s = read_refs(c);
   int mb = (int)(c->count < batch ? (c->count ? c->count : 1) : batch);
   if (s == RD_OK) s = rd_infer_init(&c->m, env, mb, info->n_patches > 0 ? info->feat_dim : 0);
@@ -291,8 +411,9 @@ static int run(eval_ctx *c) {
   rd_stage_env *env = c->env;
   const rd_config *cfg = &env->cfg;
   char names[RD_CFG_LIST][64];
+  int only[RD_CFG_LIST];
   for (int i = 0; i < cfg->eval.models.n; i++)
-    RD_TRY(resolve_model(cfg, cfg->eval.models.v[i], names[i], sizeof names[i]));
+    RD_TRY(resolve_model(cfg, cfg->eval.models.v[i], names[i], sizeof names[i], &only[i]));
   RD_TRY(setup(c));
   int n_models = 0; /* evaluated, the same on every rank */
   for (int i = 0; i < cfg->eval.models.n; i++) {
@@ -309,9 +430,10 @@ static int run(eval_ctx *c) {
     }
     if (env->is_root) fprintf(stderr, "eval: model %s: %s (step %lld)\n", names[i], loaded, step);
     n_models++;
-    for (int k = 0; k < cfg->eval.modes.n; k++) {
-      rd_decode_mode mode;
-      RD_TRY(rd_decode_mode_parse(cfg->eval.modes.v[k], &mode));
+    RD_TRY(run_probe(c, names[i]));
+    for (int k = 0; k < (only[i] >= 0 ? 1 : cfg->eval.modes.n); k++) {
+      rd_decode_mode mode = (rd_decode_mode)only[i];
+      if (only[i] < 0) RD_TRY(rd_decode_mode_parse(cfg->eval.modes.v[k], &mode));
       for (int t = 0; t < cfg->eval.tokens_per_step.n; t++)
         RD_TRY(run_setting(c, names[i], mode, cfg->eval.tokens_per_step.v[t]));
     }
@@ -336,9 +458,9 @@ int rd_cmd_eval(const rd_cli *cli) {
     s = run(c);
   }
   if (c->m.params) rd_vlm_free(&c->m);
-  if (c->sb.cap) rd_shard_batch_free(&c->sb);
+  rd_evalset_free(&c->es);
   if (c->set.shards) rd_shardset_close(&c->set);
-  free(c->tokens), free(c->margin), free(c->refs), free(c->all);
+  free(c->tokens), free(c->margin), free(c->per), free(c->refs), free(c->all), free(c->all_per);
   free(c);
   rd_stage_end(&env);
   return s;

@@ -80,3 +80,26 @@ void rd_infer_ckpt_table(const rd_vlm *m, int with_moments, rd_ckpt_tensor *ct) 
     c->v = with_moments ? m->adam_v + tab[i].offset : NULL;
   }
 }
+
+int rd_infer_caption(void *ctx, const rd_decode_input *in, rd_decode_output *out) {
+  rd_infer_decoder *d = ctx;
+  return rd_decode(d->m, &d->o, in, out);
+}
+
+int rd_infer_predict(void *ctx, int B, const uint8_t *images, const float *features, const int32_t *x,
+                     int32_t *x0) {
+  rd_vlm *m = ctx;
+  rd_batch b = {B, images, features, x, NULL, NULL};
+  RD_TRY(rd_vlm_forward(m, &b, NULL));
+  rd_decode_opts o;
+  rd_decode_opts_default(&o);
+  o.mask_id = RD_TOK_MASK, o.eos_id = RD_TOK_EOS, o.n_special = RD_TOK_NSPECIAL;
+  float *conf = malloc((size_t)m->L * sizeof *conf);
+  if (!conf) return rd_err(RD_ENOMEM, "out of memory for the predictions");
+  const float *logits = rd_vlm_logits(m);
+  for (int j = 0; j < B; j++)
+    rd_decode_predict(&o, logits + (size_t)j * m->L * m->Vp, m->L, m->V, m->Vp, 0, 0, x0 + (size_t)j * m->L, conf,
+                      NULL);
+  free(conf);
+  return RD_OK;
+}

@@ -32,4 +32,17 @@ void rd_infer_ckpt_table(const rd_vlm *m, int with_moments, rd_ckpt_tensor *ct);
  * draft, so drafts are the captions the evaluated model would write. */
 void rd_infer_decode_opts(const rd_config *cfg, rd_decode_mode mode, int steps, rd_decode_opts *o);
 
+/* An rd_captioner (stages/evalset.h): rd_decode with the model and
+ * options of ctx, an rd_infer_decoder. */
+typedef struct {
+  rd_vlm *m;
+  rd_decode_opts o;
+} rd_infer_decoder;
+int rd_infer_caption(void *ctx, const rd_decode_input *in, rd_decode_output *out);
+/* An rd_predictor (stages/evalset.h) of ctx, an rd_vlm: one logits-only
+ * forward (collective over tp), then argmax over the ids decoding may
+ * choose at every position. */
+int rd_infer_predict(void *ctx, int B, const uint8_t *images, const float *features, const int32_t *x,
+                     int32_t *x0);
+
 #endif

@@ -113,8 +113,12 @@ int rd_slurm_plan(const rd_config *cfg, rd_slurm_job *jobs, int *n) {
   jobs[0].gpus_per_node = 0;
   add(jobs, n, cfg, "base", 0, s->ranks_base, s->time_base);
   /* The mask-trained baseline trains like stage1 (same steps, same start). */
-  for (int i = 0; i < cfg->eval.models.n; i++)
-    if (strcmp(cfg->eval.models.v[i], "mask") == 0) add(jobs, n, cfg, "mask", 0, s->ranks_stage1, s->time_stage1);
+  int mask = 0; /* "mask" or "mask:<mode>", listed once or more */
+  for (int i = 0; i < cfg->eval.models.n; i++) {
+    const char *m = cfg->eval.models.v[i];
+    mask |= strncmp(m, "mask", 4) == 0 && (m[4] == '\0' || m[4] == ':');
+  }
+  if (mask) add(jobs, n, cfg, "mask", 0, s->ranks_stage1, s->time_stage1);
   add(jobs, n, cfg, "stage1", 0, s->ranks_stage1, s->time_stage1);
   for (int r = 1; r <= cfg->stage2.rounds; r++) {
     add(jobs, n, cfg, "draft", r, s->ranks_draft, s->time_draft);

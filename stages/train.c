@@ -125,6 +125,15 @@ static int setup(rd_trainer *t) {
   RD_TRY(rd_vlm_init_tp(&t->model, &cfg->model, rd_vocab_size(&env->vocab), prompt, n_prompt, t->micro, 0,
                         cfg->train.seed, &env->grid.tp));
   RD_TRY(rd_shard_batch_init(&t->data, &t->train.info, t->micro));
+  /* The probe reads the samples of the held-out loss, held in memory with
+   * their image-swapped copies (stages/evalset.h). */
+  int64_t n_probe = (int64_t)cfg->train.eval_batches * cfg->train.batch_size;
+  if (n_probe > t->eval.n_total) n_probe = t->eval.n_total;
+  if (cfg->train.eval_every > 0 && n_probe >= 2) {
+    int64_t b, cnt;
+    RD_TRY(rd_shardset_slice(n_probe, env->grid.dp_rank, env->grid.dp_size, &b, &cnt));
+    RD_TRY(rd_evalset_load(&t->probe, &t->eval, n_probe, b, cnt));
+  }
   const int L = cfg->model.gen_len;
   RD_ALLOC(t->x, (size_t)t->micro * L, "batch inputs");
   RD_ALLOC(t->y, (size_t)t->micro * L, "batch targets");
@@ -301,11 +310,38 @@ static int stop_agreed(const rd_trainer *t) {
   return sig > 0;
 }
 
+int rd_train_eval_probe(rd_trainer *t, rd_probe_counts *image, rd_probe_counts *blind) {
+  memset(image, 0, sizeof *image);
+  memset(blind, 0, sizeof *blind);
+  const rd_vocab *v = &t->env->vocab;
+  int s = t->probe.n_set ? rd_evalset_probe(&t->probe, v, 0, t->micro, rd_infer_predict, &t->model, image) : RD_OK;
+  if (s == RD_OK && t->probe.n_set) s = rd_evalset_probe(&t->probe, v, 1, t->micro, rd_infer_predict, &t->model, blind);
+  RD_TRY(s);
+  RD_TRY(rd_coll_allreduce_sum_i64(&t->env->grid.dp, (int64_t *)image, RD_PROBE_NCOUNTS));
+  return rd_coll_allreduce_sum_i64(&t->env->grid.dp, (int64_t *)blind, RD_PROBE_NCOUNTS);
+}
+
+/* The held-out loss and probe: "probe_colour" with the images,
+ * "probe_colour_blind" with others' (kinds the samples never ask are left
+ * out). */
 static int log_eval(rd_trainer *t) {
   double el;
+  rd_probe_counts img, bl;
   RD_TRY(rd_train_eval_loss(t, &el));
-  if (t->env->is_root) RD_TRY(RD_METRICS(&t->log, t->step, "eval", rd_kv_num("loss", el)));
-  return RD_OK;
+  RD_TRY(rd_train_eval_probe(t, &img, &bl));
+  if (!t->env->is_root) return RD_OK;
+  rd_kv kv[1 + 2 * RD_PROBE_KINDS];
+  char keys[2 * RD_PROBE_KINDS][32];
+  int n = 0;
+  kv[n++] = rd_kv_num("loss", el);
+  for (int k = 0; k < RD_PROBE_KINDS; k++) {
+    if (img.total[k] == 0) continue;
+    snprintf(keys[2 * k], sizeof keys[0], "probe_%s", rd_probe_kind_name(k));
+    snprintf(keys[2 * k + 1], sizeof keys[0], "probe_%s_blind", rd_probe_kind_name(k));
+    kv[n++] = rd_kv_num(keys[2 * k], rd_probe_accuracy(&img, k));
+    kv[n++] = rd_kv_num(keys[2 * k + 1], rd_probe_accuracy(&bl, k));
+  }
+  return rd_metrics_write(&t->log, t->step, "eval", kv, n);
 }
 
 static int loop(rd_trainer *t) {
@@ -388,6 +424,7 @@ static void trainer_free(rd_trainer *t) {
   free(t->y);
   free(t->w);
   rd_shard_batch_free(&t->data);
+  rd_evalset_free(&t->probe);
   rd_vlm_free(&t->model);
   rd_loader_free(&t->loader);
   rd_shardset_close(&t->train);

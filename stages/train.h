@@ -12,6 +12,7 @@
 #include "io/shard.h"
 #include "model/vlm.h"
 #include "stages/batch.h"
+#include "stages/evalset.h"
 #include "stages/loader.h"
 #include "stages/stage.h"
 
@@ -43,6 +44,7 @@ struct rd_trainer {
   rd_stage_env *env;
   rd_train_spec spec;
   rd_shardset train, eval;
+  rd_evalset probe;      /* this rank's slice of the held-out samples of the probe */
   rd_loader loader;
   rd_vlm model;
   int micro;             /* samples per micro-batch on this rank */
@@ -79,5 +81,8 @@ int rd_train_run(rd_stage_env *env, const rd_train_spec *spec);
 
 /* The held-out loss of the current parameters (also used by tests). */
 int rd_train_eval_loss(rd_trainer *t, double *loss);
+/* The perception probe of the current parameters on the held-out samples
+ * of the loss, with their images and with others' (summed over dp). */
+int rd_train_eval_probe(rd_trainer *t, rd_probe_counts *image, rd_probe_counts *blind);
 
 #endif

@@ -3,6 +3,12 @@
 
 #include "model/ops.h"
 
+/* Pixels map to [-0.5, 0.5], centred on mid-grey. With [0, 1] inputs
+ * every patch vector shares a large positive mean component, so the patch
+ * embeddings of a white background and of a coloured object point almost
+ * the same way at init and the model learned captions without reading
+ * the image; [-1, 1] reads it, but less well (docs/model.md, "Input
+ * scaling"). */
 void rd_patchify(float *out, const uint8_t *images, int B, int H, int W, int P) {
   int gh = H / P, gw = W / P, F = P * P * 3;
 #pragma omp parallel for schedule(static) if ((size_t)B * H * W > 65536)
@@ -11,7 +17,7 @@ void rd_patchify(float *out, const uint8_t *images, int B, int H, int W, int P) 
     float *o = out + (size_t)bp * F;
     for (int y = 0; y < P; y++) {
       const uint8_t *row = images + (((size_t)b * H + gy * P + y) * W + (size_t)gx * P) * 3;
-      for (int i = 0; i < P * 3; i++) o[y * P * 3 + i] = row[i] * (1.0f / 255.0f);
+      for (int i = 0; i < P * 3; i++) o[y * P * 3 + i] = row[i] * (1.0f / 255.0f) - 0.5f;
     }
   }
 }

@@ -22,6 +22,17 @@ l = [float(x) for x in open(sys.argv[1])]
 print("held-out loss %.3f -> %.3f" % (l[0], l[-1]))
 sys.exit(0 if len(l) == 3 and l[-1] < 0.67 * l[0] else 1)
 PY
+# Every eval line carries the probe of each kind, with the images and blind.
+$py - "$tmp/learn/logs/base.jsonl" <<'PY' || fail "the probe is not logged"
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if '"kind":"eval"' in l]
+assert len(ev) == 3, ev
+for e in ev:
+    for k in ("count", "size", "colour", "shape", "position", "relation"):
+        for key in ("probe_" + k, "probe_%s_blind" % k):
+            assert 0 <= e[key] <= 1, (key, e)
+print("probe colour %.3f / %.3f blind at step %d" % (ev[-1]["probe_colour"], ev[-1]["probe_colour_blind"], ev[-1]["step"]))
+PY
 grep -q "parameters; memory per rank: params" "$tmp/learn.err" || fail "memory line missing"
 [ -f "$tmp/learn/done/base" ] || fail "no done marker"
 "$REDIFF" base -c "$cfg" --run-dir "$tmp/learn" "${small_data[@]}" --set base.steps=100 | grep -q "done already" \
@@ -40,8 +51,8 @@ grep -q "resuming from .*step-00000030.h5 at step 30" "$tmp/resume.err" || { cat
 compare_ckpt "$(latest_ckpt "$tmp/whole")" "$(latest_ckpt "$tmp/cut")"
 cmp <(train_losses "$tmp/whole/logs/base.jsonl") <(train_losses "$tmp/cut/logs/base.jsonl") \
   || fail "the resumed loss log differs"
-cmp <(eval_losses "$tmp/whole/logs/base.jsonl") <(eval_losses "$tmp/cut/logs/base.jsonl") \
-  || fail "the resumed held-out losses differ"
+cmp <(grep '"kind":"eval"' "$tmp/whole/logs/base.jsonl") <(grep '"kind":"eval"' "$tmp/cut/logs/base.jsonl") \
+  || fail "the resumed held-out losses and probes differ"
 
 seed_data "$tmp/term"
 long=(base -c "$cfg" "${small_data[@]}" "${small_model[@]}" --set base.steps=400 --set train.ckpt_every=1000 --set train.eval_every=1000)

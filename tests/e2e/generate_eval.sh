@@ -74,8 +74,10 @@ expect_exit 2 "neither refine nor remask" "${g[@]}" --shard "$shard" --index 0 -
 expect_exit 2 "usage: rediff generate" "${g[@]}" --shard "$shard"
 expect_exit 1 "does not exist" "$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$tmp/nope.h5" --image "$tmp/s5.png"
 
-# 2. eval: 2 models asked, the missing one skipped; 4 rows; outputs valid.
-ev=(eval "${set_[@]}" --set "eval.models=[base, stage1]" --set eval.n_samples=32 --set "eval.tokens_per_step=[1, 8]")
+# 2. eval: 2 models asked, the missing one skipped; 4 rows; outputs valid,
+# with the blind control, intervals and the probe.
+expect_exit 1 "unknown mode 'greedy'" "$REDIFF" eval "${set_[@]}" --run-dir "$run" --set "eval.models=[base:greedy]"
+ev=(eval "${set_[@]}" --set "eval.models=[base, stage1:refine]" --set eval.n_samples=32 --set "eval.tokens_per_step=[1, 8]")
 "$REDIFF" "${ev[@]}" --run-dir "$run" >"$tmp/eval.out" 2>"$tmp/eval.err"
 grep -q "model stage1: no checkpoint" "$tmp/eval.err" || fail "missing model not noted"
 [ "$(grep -c "^eval: base .* tok/step" "$tmp/eval.err")" = 4 ] || fail "one progress line per setting"
@@ -94,9 +96,20 @@ for x in rows:
     for k in ("f1", "factuality", "coverage", "syntax", "repetition", "bleu4"):
         assert 0 <= x[k] <= 1, (k, x)
     assert 0 <= x["cider"] <= 10 and x["captions_per_s"] > 0 and x["forward_passes_per_s"] > 0
+    for k in ("f1", "syntax", "f1_blind", "syntax_blind"):
+        lo, hi = x[k + "_ci"]
+        assert 0 <= lo <= x[k] <= hi <= 1, (k, x)
+    for k in ("factuality_blind", "coverage_blind"):
+        assert 0 <= x[k] <= 1, (k, x)
+assert "another sample" in r["blind"] and "bootstrap" in r["interval"], r
+(p,) = r["probe"]
+assert p["model"] == "base", p
+for side in ("image", "blind"):
+    assert sorted(p[side]) == sorted(["count", "size", "colour", "shape", "position", "relation"]), p
+    assert all(v is None or 0 <= v <= 1 for v in p[side].values()), p
 md = open(d + "/results.md").read()
-assert "| model | mode | F1 | factuality | coverage | syntax | repetition | BLEU-4 | CIDEr |" in md
-assert md.count("| base |") == 2
+assert "| model | mode | tokens/step | F1 | F1 blind | syntax | syntax blind |" in md, md
+assert md.count("| base |") == 5, md  # 4 settings and the probe
 png = open(d + "/quality_vs_speed.png", "rb").read()
 assert png[:8] == b"\x89PNG\r\n\x1a\n"
 w, h = struct.unpack(">II", png[16:24])

@@ -13,7 +13,8 @@ args=(-c "$cfg" "${short_pipeline[@]}" --set base.steps=120 --set stage1.steps=4
   || { tail -30 "$tmp/whole.err"; fail "pipeline failed"; }
 cat "$tmp/whole.out"
 grep -q "pipeline: done in" "$tmp/whole.err" || fail "no timing summary"
-for m in base mask stage1 stage2_r1; do grep -q "| $m " "$tmp/whole.out" || fail "no $m row in the table"; done
+# eval.models by default: the baseline, Stage I and the final Stage II round
+for m in mask stage1 stage2_r1; do grep -q "| $m " "$tmp/whole.out" || fail "no $m row in the table"; done
 for d in data base mask stage1 draft.r1 expert.r1 stage2.r1 eval; do
   [ -f "$tmp/whole/done/$d" ] || fail "no done marker $d"
 done

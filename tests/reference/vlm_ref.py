@@ -67,7 +67,7 @@ def forward(p, c, prompt, images, x):
     eps, dt = c.norm_eps, p["proj.w1"].dtype
     Np = g * g
     # patches in row-major grid order, (row, column, channel) inside a patch
-    pt = images.to(dt).reshape(B, g, P, g, P, 3).permute(0, 1, 3, 2, 4, 5).reshape(B, Np, P * P * 3) / 255.0
+    pt = images.to(dt).reshape(B, g, P, g, P, 3).permute(0, 1, 3, 2, 4, 5).reshape(B, Np, P * P * 3) / 255.0 - 0.5
     h = pt @ p["vis.patch.w"].T + p["vis.patch.b"] + p["vis.pos"]
     cos, sin = rope_tables(Np, c.vision_d // c.vision_heads, c.rope_theta, dt)
     for l in range(c.vision_layers):

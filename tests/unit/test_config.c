@@ -82,7 +82,9 @@ static void test_defaults(void) {
   CHECK(strcmp(c.draft.mode, "refine") == 0 && strcmp(c.expert.kind, "scene") == 0);
   CHECK(c.expert.command[0] == '\0' && c.expert.timeout_s == 30.0);
   CHECK(strcmp(c.expert.length_policy, "remask") == 0);
-  CHECK(c.eval.tokens_per_step.n == 4 && c.eval.tokens_per_step.v[3] == 8);
+  CHECK(c.eval.tokens_per_step.n == 3 && c.eval.tokens_per_step.v[2] == 8);
+  CHECK(c.eval.n_samples == 500 && c.eval.bootstrap == 1000);
+  CHECK(c.eval.models.n == 3 && strcmp(c.eval.models.v[0], "mask:remask") == 0);
   CHECK(c.eval.modes.n == 2 && strcmp(c.eval.modes.v[1], "remask") == 0);
   CHECK(strcmp(c.runtime.device, "cpu") == 0 && strcmp(c.runtime.precision, "fp32") == 0);
   CHECK(strcmp(c.slurm.time, "01:00:00") == 0 && c.slurm.signal_lead_s == 120);

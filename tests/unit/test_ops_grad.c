@@ -303,9 +303,11 @@ static void grad_embeddings(void) {
   for (int i = 0; i < 48; i++) img[i] = (uint8_t)(i * 5);
   float pt[4 * 12];
   rd_patchify(pt, img, 1, 4, 4, 2);
-  /* patch 1, row 1, column 0, channel 2 = pixel (y 1, x 2) channel 2 */
-  CHECK_NEAR(pt[12 + 6 + 2], ((1 * 4 + 2) * 3 + 2) * 5 / 255.0, 1e-6);
-  CHECK_NEAR(pt[3 * 12 + 11], 47 * 5 / 255.0, 1e-6);
+  /* patch 1, row 1, column 0, channel 2 = pixel (y 1, x 2) channel 2,
+   * centred: x / 255 - 0.5 */
+  CHECK_NEAR(pt[12 + 6 + 2], ((1 * 4 + 2) * 3 + 2) * 5 / 255.0 - 0.5, 1e-6);
+  CHECK_NEAR(pt[3 * 12 + 11], 47 * 5 / 255.0 - 0.5, 1e-6);
+  CHECK_NEAR(pt[0], -0.5, 0); /* black */
 }
 
 /* ---- cross-entropy ----------------------------------------------------- */
