@@ -165,12 +165,19 @@ static void test_blind_control(void) {
             real.f1, blind.f1);
 }
 
-static void test_probe(void) {
+/* The whole shard as one rank's evalset (the set is closed again: the
+ * evalset holds what it read). */
+static void load_whole(rd_evalset *e) {
   setup();
   rd_shardset set;
   CHECK_OK(rd_shardset_open(&set, W.dir, "eval", W.info.vocab_hash));
+  CHECK_OK(rd_evalset_load(e, &set, N, 0, N));
+  rd_shardset_close(&set);
+}
+
+static void test_probe(void) {
   rd_evalset e;
-  CHECK_OK(rd_evalset_load(&e, &set, N, 0, N));
+  load_whole(&e);
   rd_probe_counts img = {0}, oth = {0};
   CHECK_OK(rd_evalset_probe(&e, &W.v, 0, 16, copying, NULL, &img));
   CHECK_OK(rd_evalset_probe(&e, &W.v, 1, 16, copying, NULL, &oth));
@@ -185,7 +192,6 @@ static void test_probe(void) {
   }
   CHECK(sum_oth / RD_PROBE_KINDS < 0.7);
   rd_evalset_free(&e);
-  rd_shardset_close(&set);
 }
 
 /* Which words the probe asks for: in every reference caption, each object
@@ -246,11 +252,8 @@ static int size_swapper(void *ctx, int B, const uint8_t *images, const float *fe
 }
 
 static void test_probe_size_class(void) {
-  setup();
-  rd_shardset set;
-  CHECK_OK(rd_shardset_open(&set, W.dir, "eval", W.info.vocab_hash));
   rd_evalset e;
-  CHECK_OK(rd_evalset_load(&e, &set, N, 0, N));
+  load_whole(&e);
   for (int flip = 0; flip < 2; flip++) {
     rd_probe_counts c = {0};
     CHECK_OK(rd_evalset_probe(&e, &W.v, 0, 16, size_swapper, &flip, &c));
@@ -259,7 +262,6 @@ static void test_probe_size_class(void) {
     CHECK_NEAR(rd_probe_accuracy(&c, RD_PROBE_COLOUR), 1.0, 0);
   }
   rd_evalset_free(&e);
-  rd_shardset_close(&set);
 }
 
 static void test_errors(void) {
