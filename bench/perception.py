@@ -21,7 +21,13 @@ RUN_DIR/data, then prints:
 4. attention: per LM layer, the share of the attention of each object
    sentence's attribute words (colour, shape, size) that falls on the image
    token of the sentence's cell, on the other 8 image tokens, and on text,
-   with the caption given and the attribute word masked.
+   with the caption given and the attribute word masked;
+5. collapse: along the image path (pixels, patch embedding, each vision
+   block, the vision norm, the projector, the LM's first norm), the RMS of
+   the part every image token shares, the part set by the token's grid
+   place, and the part that varies with the image. Only the last can tell
+   images apart; a model whose content share falls towards 0 has made its
+   image tokens alike, and no read-out in 3 makes up for that at the LM.
 """
 import argparse
 import glob
@@ -95,17 +101,27 @@ def block_att(x, p, pre, H, cos, sin, eps):
     return x + (F.silu(h @ p[pre + "mlp.wgate"].T) * (h @ p[pre + "mlp.wup"].T)) @ p[pre + "mlp.wdown"].T, att
 
 
-def image_tokens(p, c, images):
-    B, P, g = images.shape[0], c.patch, c.image_size // c.patch
-    Np = g * g
-    pt = images.to(torch.float64).reshape(B, g, P, g, P, 3).permute(0, 1, 3, 2, 4, 5).reshape(B, Np, P * P * 3)
-    pt = pt / 127.5 - 1.0
-    h = pt @ p["vis.patch.w"].T + p["vis.patch.b"] + p["vis.pos"]
-    cos, sin = vlm_ref.rope_tables(Np, c.vision_d // c.vision_heads, c.rope_theta, torch.float64)
-    for l in range(c.vision_layers):
-        h = vlm_ref.block(h, p, f"vis.{l}.", c.vision_heads, cos, sin, c.norm_eps)
-    h = vlm_ref.rmsnorm(h, p["vis.norm"], c.norm_eps)
-    return F.gelu(h @ p["proj.w1"].T + p["proj.b1"], approximate="tanh") @ p["proj.w2"].T + p["proj.b2"]
+def image_tokens(p, c, images, stages=None):
+    """Image tokens [B, Np, d] at the LM input (the reference model's image
+    path); with a list `stages`, also appends (name, tensor) after each step
+    of the path, the LM's first norm included."""
+    keep = (lambda name, t: stages.append((name, t))) if stages is not None else None
+    out = vlm_ref.image_tokens(p, c, images, keep)
+    if stages is not None:
+        stages.append(("LM block 0 input norm", vlm_ref.rmsnorm(out, p["lm.0.attn_norm"], c.norm_eps)))
+    return out
+
+
+def split_parts(x):
+    """RMS of the three parts of x [B, Np, C]: the vector shared by every
+    token of every image, the part set by the token's place in the grid (the
+    same in every image), and the rest, which is all that can tell one image
+    from another."""
+    shared = x.mean((0, 1))
+    place = x.mean(0) - shared
+    content = x - x.mean(0, keepdim=True)
+    rms = lambda t: float(t.pow(2).mean().sqrt())
+    return rms(shared), rms(place), rms(content)
 
 
 def lm(p, c, img, prompt, x, want_att=False):
@@ -174,7 +190,8 @@ def main():
     prompt = torch.tensor([[ids[w] for w in c.prompt.split()]])
     print("checkpoint %s, %d eval samples" % (ck, n))
 
-    img = image_tokens(p, c, torch.tensor(images))
+    stages = []
+    img = image_tokens(p, c, torch.tensor(images), stages)
     txt = p["tok_emb"][torch.tensor(caps).long()]
     print("1. scale at the LM input: image tokens RMS %.4f, text embeddings RMS %.4f"
           % (img.pow(2).mean().sqrt(), txt.pow(2).mean().sqrt()))
@@ -254,6 +271,15 @@ def main():
         own, other, text = sums[layer] / max(count, 1)
         print("   layer %d: own cell's image token %.3f, each other image token %.3f, text %.3f"
               % (layer, own, other, text))
+
+    # 5. what is left of the image along its path: a content part that
+    # shrinks next to the shared part is an image path that has collapsed
+    # (every image looks alike to the LM, whatever the read-out of 3 finds)
+    print("5. RMS of the parts of the image tokens along the image path (shared by all / set by the grid"
+          " place / varying with the image), and content as a share of the whole:")
+    for name, t in stages:
+        sh, pl, ct = split_parts(t.detach())
+        print("   %-22s %8.4f %8.4f %8.4f   %.3f" % (name, sh, pl, ct, ct / math.sqrt(sh * sh + pl * pl + ct * ct)))
 
 
 if __name__ == "__main__":

@@ -61,19 +61,33 @@ class Cfg:
             setattr(self, k, v.item() if hasattr(v, "item") else v)
 
 
-def forward(p, c, prompt, images, x):
-    """Logits [B, L, Vp] at the response positions."""
+def image_tokens(p, c, images, keep=None):
+    """Image tokens [B, Np, d] at the LM input. keep(name, tensor), when
+    given, sees the tokens after each step of the image path."""
     B, P, g = images.shape[0], c.patch, c.image_size // c.patch
     eps, dt = c.norm_eps, p["proj.w1"].dtype
     Np = g * g
+    keep = keep or (lambda name, t: None)
     # patches in row-major grid order, (row, column, channel) inside a patch
     pt = images.to(dt).reshape(B, g, P, g, P, 3).permute(0, 1, 3, 2, 4, 5).reshape(B, Np, P * P * 3) / 255.0 - 0.5
+    keep("patch pixels", pt)
     h = pt @ p["vis.patch.w"].T + p["vis.patch.b"] + p["vis.pos"]
+    keep("patch embedding", h)
     cos, sin = rope_tables(Np, c.vision_d // c.vision_heads, c.rope_theta, dt)
     for l in range(c.vision_layers):
         h = block(h, p, f"vis.{l}.", c.vision_heads, cos, sin, eps)
+        keep("vision block %d" % l, h)
     h = rmsnorm(h, p["vis.norm"], eps)
+    keep("vision norm", h)
     img = F.gelu(h @ p["proj.w1"].T + p["proj.b1"], approximate="tanh") @ p["proj.w2"].T + p["proj.b2"]
+    keep("projector", img)
+    return img
+
+
+def forward(p, c, prompt, images, x):
+    """Logits [B, L, Vp] at the response positions."""
+    B, eps, dt = images.shape[0], c.norm_eps, p["proj.w1"].dtype
+    img = image_tokens(p, c, images)
     tokens = torch.cat([prompt.expand(B, -1), x], 1)
     s = torch.cat([img, p["tok_emb"][tokens]], 1)
     T = s.shape[1]
