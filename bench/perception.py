@@ -70,6 +70,7 @@ def cfg_from(p, attrs):
     c.image_size = int(m.get("image_size", 48))
     c.patch = int(m.get("patch", 16))
     c.vision_layers = int(m.get("vision_layers", 1))
+    c.image_heads = int(m.get("image_heads", 0))
     c.vision_d = p["vis.patch.w"].shape[0]
     c.vision_heads = int(m.get("vision_heads", 4))
     c.d_model = p["tok_emb"].shape[1]
@@ -84,21 +85,6 @@ def cfg_from(p, attrs):
 
 class Cfg:
     pass
-
-
-def block_att(x, p, pre, H, cos, sin, eps):
-    """vlm_ref.block that also returns the attention probabilities [B, H, T, T]."""
-    B, T, C = x.shape
-    hd = C // H
-    h = vlm_ref.rmsnorm(x, p[pre + "attn_norm"], eps)
-    qkv = (h @ p[pre + "attn.wqkv"].T).view(B, T, H, 3, hd)
-    q, k, v = (qkv[:, :, :, i].transpose(1, 2) for i in range(3))
-    q, k = vlm_ref.rope(q, cos, sin), vlm_ref.rope(k, cos, sin)
-    att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd), -1)
-    y = (att @ v).transpose(1, 2).reshape(B, T, C)
-    x = x + y @ p[pre + "attn.wo"].T
-    h = vlm_ref.rmsnorm(x, p[pre + "mlp_norm"], eps)
-    return x + (F.silu(h @ p[pre + "mlp.wgate"].T) * (h @ p[pre + "mlp.wup"].T)) @ p[pre + "mlp.wdown"].T, att
 
 
 def image_tokens(p, c, images, stages=None):
@@ -132,8 +118,7 @@ def lm(p, c, img, prompt, x, want_att=False):
     cos, sin = vlm_ref.rope_tables(T, c.d_model // c.n_heads, c.rope_theta, torch.float64)
     atts = []
     for l in range(c.n_layers):
-        s, a = block_att(s, p, f"lm.{l}.", c.n_heads, cos, sin, c.norm_eps)
-        atts.append(a)
+        s = vlm_ref.block(s, p, f"lm.{l}.", c.n_heads, cos, sin, c.norm_eps, c.image_heads, img.shape[1], atts)
     r = s[:, T - x.shape[1]:]
     return vlm_ref.rmsnorm(r, p["lm.norm"], c.norm_eps) @ p["lm_head"].T, atts
 

@@ -44,6 +44,7 @@ const rd_cfg_key rd_cfg_keys[] = {
     INT("model.d_model", model.d_model, "128", 8, 65536, "width of the language model"),
     INT("model.n_layers", model.n_layers, "4", 1, 1024, "language-model blocks"),
     INT("model.n_heads", model.n_heads, "4", 1, 1024, "attention heads of the language model"),
+    INT("model.image_heads", model.image_heads, "0", 0, 1024, "LM heads per layer that attend to the image tokens only (0: none)"),
     INT("model.d_ff", model.d_ff, "384", 1, 1 << 20, "SwiGLU hidden size of the language model"),
     INT("model.vision_layers", model.vision_layers, "1", 0, 1024, "transformer blocks in the vision tower (0: none)"),
     INT("model.vision_d", model.vision_d, "128", 8, 65536, "width of the vision tower"),

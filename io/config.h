@@ -29,6 +29,7 @@ typedef struct {
   int d_model;        /* width of the language model */
   int n_layers;       /* language-model blocks */
   int n_heads;        /* attention heads (divisible by parallel.tp) */
+  int image_heads;    /* LM heads per layer (the first ones) that attend to image tokens only */
   int d_ff;           /* SwiGLU hidden size */
   int vision_layers;  /* transformer blocks in the vision tower (0 allowed) */
   int vision_d;       /* width of the vision tower */

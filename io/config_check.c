@@ -185,6 +185,10 @@ static int check_cross(const rd_config *c, rd_cfg_blame *b) {
   if (m->d_model % m->n_heads)
     return bad(b, "model.n_heads model.d_model", "model.n_heads (%d) must divide model.d_model (%d)",
                m->n_heads, m->d_model);
+  if (m->image_heads > m->n_heads)
+    return bad(b, "model.image_heads model.n_heads",
+               "model.image_heads (%d) must be between 0 and model.n_heads (%d)", m->image_heads,
+               m->n_heads);
   if ((m->d_model / m->n_heads) % 2)
     return bad(
         b, "model.n_heads model.d_model",

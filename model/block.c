@@ -39,7 +39,7 @@ static int block_forward(const rd_tower *t, const rd_block_acts *a, const rd_blo
   rd_rmsnorm_forward(a->ln1, a->rstd1, a->x, w->attn_norm, N, C, eps);
   rd_matmul_forward(a->qkv, a->ln1, w->wqkv, NULL, N, C, 3 * H * hd);
   rd_rope_forward(a->qkv, t->rope_cos, t->rope_sin, B, t->T, H, hd);
-  rd_attention_forward(a->atty, a->att, a->qkv, B, t->T, H, hd);
+  rd_attention_forward(a->atty, a->att, a->qkv, B, t->T, H, hd, t->img_heads, t->img_keys);
   rd_matmul_forward(a->x2, a->atty, w->wo, NULL, N, H * hd, C);
   RD_TRY(tp_sum(t, a->x2, (size_t)N * C));
   rd_residual_forward(a->x2, a->x, a->x2, (size_t)N * C);

@@ -56,9 +56,14 @@ void rd_rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, 
 /* The transpose rotation of a gradient, in place (RoPE is orthogonal). */
 void rd_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B, int T, int H,
                       int hd);
-/* Bidirectional (no mask) softmax(q k^T / sqrt(hd)) v per head.
- * out [B, T, H*hd], att [B, H, T, T] (probabilities, kept for backward). */
-void rd_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int hd);
+/* Bidirectional softmax(q k^T / sqrt(hd)) v per head. Heads [0, img_heads)
+ * attend to keys [0, img_keys) only (their other probabilities are 0);
+ * the rest attend to all T keys. img_heads = 0: no head is restricted.
+ * out [B, T, H*hd], att [B, H, T, T] (probabilities, kept for backward).
+ * rd_attention_backward needs no such argument: a probability of 0 passes
+ * no gradient to its score, key or value. */
+void rd_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int hd,
+                          int img_heads, int img_keys);
 /* dqkv [B, T, H*3*hd] += ...; work is scratch of T*T floats. */
 void rd_attention_backward(float *dqkv, float *work, const float *dout, const float *qkv,
                            const float *att, int B, int T, int H, int hd);

@@ -264,6 +264,9 @@ static int check_cfg(const rd_model_cfg *c, int vocab_size, int n_prompt, int ma
                   c->vision_d, c->vision_heads);
   if (feature_dim == 0 && (c->vision_d < 1 || c->vision_layers < 0))
     return rd_err(RD_EINVAL, "model.vision_d must be >= 1 and vision_layers >= 0");
+  if (c->image_heads < 0 || c->image_heads > c->n_heads)
+    return rd_err(RD_EINVAL, "model.image_heads (%d) must be between 0 and model.n_heads (%d)",
+                  c->image_heads, c->n_heads);
   if (c->patch < 1 || c->image_size < c->patch || c->image_size % c->patch)
     return rd_err(RD_EINVAL, "model.patch (%d) must divide model.image_size (%d)", c->patch,
                   c->image_size);
@@ -289,6 +292,7 @@ static void tower_dims(rd_tower *t, int nl, int C, int H, int dff, int T, const 
   t->dff = dff / p;
   t->T = T;
   t->tp = p > 1 ? tp : NULL;
+  t->img_heads = t->img_keys = 0;
 }
 
 static int check_tp(const rd_model_cfg *c, int Vp, int p, int vision) {
@@ -338,6 +342,14 @@ int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int
   tower_dims(&m->vis, feature_dim ? 0 : cfg->vision_layers, cfg->vision_d, cfg->vision_heads,
              cfg->vision_d_ff, m->Np, m->tp);
   tower_dims(&m->lm, cfg->n_layers, cfg->d_model, cfg->n_heads, cfg->d_ff, m->T, m->tp);
+  /* Image heads are the first model.image_heads of the global head order:
+   * under tp, rank r holds heads [r H, (r + 1) H), so its image heads are a
+   * prefix of its own. */
+  {
+    int first = m->tp_rank * m->lm.H, k = cfg->image_heads - first;
+    m->lm.img_heads = k < 0 ? 0 : k > m->lm.H ? m->lm.H : k;
+    m->lm.img_keys = m->Np;
+  }
 
   table_builder tb = {0};
   tb.tp_rank = m->tp_rank;

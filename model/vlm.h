@@ -87,6 +87,9 @@ typedef struct {
  * are the LOCAL head count and MLP width (tensor parallel divides them). */
 typedef struct {
   int n_layers, C, H, hd, dff, T;
+  /* local heads [0, img_heads) attend to keys [0, img_keys) only (the image
+   * tokens of the LM; 0 in the vision tower) */
+  int img_heads, img_keys;
   const rd_comm *tp;        /* sums the row-parallel outputs; NULL: not split */
   int first;                /* table index of block 0's first tensor */
   float *rope_cos, *rope_sin; /* [T, hd/2] */

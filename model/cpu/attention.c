@@ -51,7 +51,8 @@ void rd_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B
   rope_apply(dqkv, cos_t, sin_t, B, T, H, hd, -1.0f);
 }
 
-void rd_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int hd) {
+void rd_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int hd,
+                          int img_heads, int img_keys) {
   const int S = 3 * H * hd, OS = H * hd; /* row strides of qkv and out */
   const float scale = 1.0f / sqrtf((float)hd);
 #pragma omp parallel for schedule(static)
@@ -59,16 +60,19 @@ void rd_attention_forward(float *out, float *att, const float *qkv, int B, int T
     int b = bh / H, h = bh % H;
     const float *q = qkv + (size_t)b * T * S + (size_t)h * 3 * hd, *k = q + hd, *v = q + 2 * hd;
     float *p = att + (size_t)bh * T * T;
+    /* keys [0, nk) take part in this head's softmax */
+    const int nk = h < img_heads && img_keys > 0 && img_keys < T ? img_keys : T;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, S, k, S, 0.0f, p, T);
     for (int i = 0; i < T; i++) {
       float *r = p + (size_t)i * T, mx = r[0], sum = 0.0f;
-      for (int j = 1; j < T; j++) mx = r[j] > mx ? r[j] : mx;
-      for (int j = 0; j < T; j++) {
+      for (int j = 1; j < nk; j++) mx = r[j] > mx ? r[j] : mx;
+      for (int j = 0; j < nk; j++) {
         r[j] = expf(r[j] - mx);
         sum += r[j];
       }
       float inv = 1.0f / sum;
-      for (int j = 0; j < T; j++) r[j] *= inv;
+      for (int j = 0; j < nk; j++) r[j] *= inv;
+      for (int j = nk; j < T; j++) r[j] = 0.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, v, S, 0.0f,
                 out + (size_t)b * T * OS + (size_t)h * hd, OS);

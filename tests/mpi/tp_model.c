@@ -32,6 +32,9 @@ static rd_model_cfg cfg(int n_heads) {
   c.n_heads = n_heads;
   c.vision_heads = 4; /* 4 ranks split the vision tower too */
   c.vision_d_ff = 16;
+  /* 3 of 4 LM heads read the image only: under tp 2 rank 0 holds two of
+   * them and rank 1 one, under tp 4 rank 3 holds none */
+  c.image_heads = 3 < n_heads ? 3 : n_heads;
   return c;
 }
 

@@ -40,15 +40,23 @@ def rope(x, cos, sin):
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
 
 
-def block(x, p, pre, H, cos, sin, eps):
-    """Pre-norm block: bidirectional attention with RoPE, then SwiGLU."""
+def block(x, p, pre, H, cos, sin, eps, img_heads=0, img_keys=0, atts=None):
+    """Pre-norm block: bidirectional attention with RoPE, then SwiGLU.
+    Heads [0, img_heads) attend to keys [0, img_keys) only (the image
+    tokens); atts, a list, gets the probabilities [B, H, T, T]."""
     B, T, C = x.shape
     hd = C // H
     h = rmsnorm(x, p[pre + "attn_norm"], eps)
     qkv = (h @ p[pre + "attn.wqkv"].T).view(B, T, H, 3, hd)  # rows [head][q|k|v][hd]
     q, k, v = (qkv[:, :, :, i].transpose(1, 2) for i in range(3))  # [B, H, T, hd]
     q, k = rope(q, cos, sin), rope(k, cos, sin)
-    att = torch.softmax(q @ k.transpose(-1, -2) / math.sqrt(hd), -1)  # no mask
+    s = q @ k.transpose(-1, -2) / math.sqrt(hd)
+    if img_heads > 0 and 0 < img_keys < T:
+        s = s.clone()
+        s[:, :img_heads, :, img_keys:] = float("-inf")
+    att = torch.softmax(s, -1)
+    if atts is not None:
+        atts.append(att)
     y = (att @ v).transpose(1, 2).reshape(B, T, C)
     x = x + y @ p[pre + "attn.wo"].T
     h = rmsnorm(x, p[pre + "mlp_norm"], eps)
@@ -92,8 +100,9 @@ def forward(p, c, prompt, images, x):
     s = torch.cat([img, p["tok_emb"][tokens]], 1)
     T = s.shape[1]
     cos, sin = rope_tables(T, c.d_model // c.n_heads, c.rope_theta, dt)
+    Np = img.shape[1]
     for l in range(c.n_layers):
-        s = block(s, p, f"lm.{l}.", c.n_heads, cos, sin, eps)
+        s = block(s, p, f"lm.{l}.", c.n_heads, cos, sin, eps, getattr(c, "image_heads", 0), Np)
     r = s[:, T - x.shape[1]:]
     return rmsnorm(r, p["lm.norm"], eps) @ p["lm_head"].T
 

@@ -306,6 +306,8 @@ static void test_cross_key(void) {
                  "3:3: model.patch (7) must divide model.image_size (48)");
   CHECK_YAML_ERR("model:\n  image_size: 50\n", "2:3: model.patch (16) must divide model.image_size (50)");
   CHECK_YAML_ERR("model:\n  n_heads: 5\n", "2:3: model.n_heads (5) must divide model.d_model (128)");
+  CHECK_YAML_ERR("model:\n  image_heads: 5\n",
+                 "2:3: model.image_heads (5) must be between 0 and model.n_heads (4)");
   CHECK_YAML_ERR("model:\n  n_heads: 128\n",
                  "2:3: the head size model.d_model / model.n_heads = 1 must be even");
   CHECK_YAML_ERR("model:\n  vision_heads: 3\n",

@@ -163,6 +163,17 @@ static void whole_model_gradient(void) {
   grad_check(&m, &tb.b, "features");
   free_batch(&tb);
   rd_vlm_free(&m);
+
+  /* one of the two LM heads attends to the image tokens only */
+  c.image_heads = 1;
+  CHECK_OK(rd_vlm_init(&m, &c, 12, prompt, 3, 2, 0, 42));
+  CHECK(m.lm.img_heads == 1 && m.lm.img_keys == m.Np && m.vis.img_heads == 0);
+  make_batch(&tb, &m, 2, 11);
+  grad_check(&m, &tb.b, "image heads");
+  free_batch(&tb);
+  rd_vlm_free(&m);
+  c.image_heads = 3;
+  CHECK_ERR(rd_vlm_init(&m, &c, 12, prompt, 3, 2, 0, 42), "model.image_heads (3)");
 }
 
 static void tensor_table(void) {

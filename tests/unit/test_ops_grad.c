@@ -147,6 +147,7 @@ typedef struct {
   float qkv[AQ], tmp[AQ], out[AQ], dout[AQ], dqkv[AQ];
   float cos_t[AT * AD / 2], sin_t[AT * AD / 2];
   float att[AB * AH * AT * AT], work[AB * AH * AT * AT], aout[AO], adout[AO];
+  int img_heads, img_keys; /* heads [0, img_heads) see keys [0, img_keys) only */
 } at_ctx;
 static void rope_f(void *p) {
   at_ctx *c = p;
@@ -161,7 +162,7 @@ static void rope_b(void *p) {
 }
 static void att_f(void *p) {
   at_ctx *c = p;
-  rd_attention_forward(c->aout, c->att, c->qkv, AB, AT, AH, AD);
+  rd_attention_forward(c->aout, c->att, c->qkv, AB, AT, AH, AD, c->img_heads, c->img_keys);
 }
 static void att_b(void *p) {
   at_ctx *c = p;
@@ -191,6 +192,23 @@ static void grad_rope_attention(void) {
   double s = 0;
   for (int j = 0; j < AT; j++) s += c.att[2 * AT + j];
   CHECK_NEAR(s, 1.0, 1e-6);
+
+  /* head 0 restricted to keys [0, 2) (image heads): exact gradient, its
+   * other probabilities 0, its rows summing to 1, head 1 unrestricted */
+  c.img_heads = 1;
+  c.img_keys = 2;
+  memset(c.dqkv, 0, sizeof c.dqkv);
+  backward_with_R(&oa);
+  fd_check("attention dqkv, image heads", &oa, c.qkv, c.dqkv, AQ);
+  for (int b = 0; b < AB; b++)
+    for (int i = 0; i < AT; i++) {
+      const float *r0 = c.att + ((size_t)(b * AH + 0) * AT + i) * AT;
+      const float *r1 = c.att + ((size_t)(b * AH + 1) * AT + i) * AT;
+      CHECK_NEAR(r0[0] + r0[1], 1.0, 1e-6);
+      for (int j = 2; j < AT; j++) CHECK(r0[j] == 0.0f);
+      CHECK(r1[AT - 1] > 0.0f);
+    }
+  c.img_heads = c.img_keys = 0;
 }
 
 /* ---- elementwise ------------------------------------------------------- */
@@ -417,7 +435,7 @@ static void thread_count_independent(void) {
     dqkv[r] = calloc((size_t)N * 3 * C, sizeof(float));
     dw[r] = calloc(C * C, sizeof(float));
     db[r] = calloc(C, sizeof(float));
-    rd_attention_forward(out, att, qkv, B, T, H, D);
+    rd_attention_forward(out, att, qkv, B, T, H, D, 1, 9);
     rd_attention_backward(dqkv[r], work, out, qkv, att, B, T, H, D);
     float rstd[N];
     rd_rmsnorm_forward(out, rstd, qkv, w, N, C, 1e-5f);

@@ -84,6 +84,7 @@ static void pytorch_parity(void) {
   rd_ops_set_threads(1);
   rd_model_cfg c = rd_test_model_cfg();
   c.init_std = 0.2;
+  c.image_heads = 1; /* one LM head of two reads the image tokens only */
   const int V = 12, B = 2, Tp = 3;
   const int32_t prompt[3] = {1, 4, 7};
   /* AdamW run: warmup 2 of 5 steps, clipping that engages, weight decay */
@@ -116,7 +117,7 @@ static void pytorch_parity(void) {
     const char *k;
     int v;
   } iattrs[] = {{"d_model", c.d_model}, {"n_layers", c.n_layers}, {"n_heads", c.n_heads},
-                {"d_ff", c.d_ff}, {"vision_layers", c.vision_layers}, {"vision_d", c.vision_d},
+                {"d_ff", c.d_ff}, {"image_heads", c.image_heads}, {"vision_layers", c.vision_layers}, {"vision_d", c.vision_d},
                 {"vision_heads", c.vision_heads}, {"vision_d_ff", c.vision_d_ff},
                 {"image_size", c.image_size}, {"patch", c.patch}, {"gen_len", c.gen_len},
                 {"vocab", V}, {"warmup", warmup}, {"total_steps", total}};
