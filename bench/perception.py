@@ -110,7 +110,7 @@ def split_parts(x):
     return rms(shared), rms(place), rms(content)
 
 
-def lm(p, c, img, prompt, x, want_att=False):
+def lm(p, c, img, prompt, x):
     B = x.shape[0]
     tokens = torch.cat([prompt.expand(B, -1), x], 1)
     s = torch.cat([img, p["tok_emb"][tokens]], 1)
