@@ -1,5 +1,5 @@
 /* Decoding: a response from all [MASK] (or from a given caption) to tokens,
- * a few positions per forward pass (DESIGN section 6, docs/decoding.md).
+ * a few positions per forward pass (docs/decoding.md).
  *
  * Each step runs one forward pass over the batch, predicts x0 at every
  * position (argmax, or Gumbel-max at a temperature) with its confidence (the

@@ -64,7 +64,7 @@ void rd_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B
  * no gradient to its score, key or value. */
 void rd_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int hd,
                           int img_heads, int img_keys);
-/* dqkv [B, T, H*3*hd] += ...; work is scratch of T*T floats. */
+/* dqkv [B, T, H*3*hd] += ...; work is scratch of B*H*T*T floats. */
 void rd_attention_backward(float *dqkv, float *work, const float *dout, const float *qkv,
                            const float *att, int B, int T, int H, int hd);
 

@@ -1,5 +1,5 @@
 /* Batch builders: every training stage is weighted token cross-entropy
- * (DESIGN section 5). A builder turns each sample's response into input
+ * (docs/objectives.md). A builder turns each sample's response into input
  * tokens x, targets y and weights w; the model only computes
  * sum_i w_i * CE(logits_i, y_i). Stages differ only here.
  *

@@ -1,6 +1,7 @@
-/* The expert of the self-correction round (DESIGN section 7): it reads a
- * draft against the ground truth and answers `right` or a list of minimal,
- * local edits {draft span -> target tokens}; the gather step
+/* The expert of the self-correction round (kinds: docs/config.md, expert.*;
+ * the command expert's protocol: docs/expert-protocol.md): it reads a draft
+ * against the ground truth and answers `right` or a list of minimal, local
+ * edits {draft span -> target tokens}; the gather step
  * (stages/expert_gather.c, `rediff expert --round R`) applies them under the
  * length policy to make Stage II's (draft, refined, mistake) rows.
  *

@@ -1,6 +1,6 @@
 /* `rediff pipeline`: the whole chain on this machine, each stage its own
- * process (under mpirun when parallel.ranks > 1), in the order of DESIGN
- * section 3. Stages whose done marker exists are skipped; a stage with a
+ * process (under mpirun when parallel.ranks > 1), in the order of the stage
+ * table of docs/architecture.md. Stages whose done marker exists are skipped; a stage with a
  * checkpoint resumes from it, so a killed pipeline started again finishes
  * with the results of an uninterrupted one. Each stage's output goes to
  * RUN_DIR/logs/<stage>.log and a line per stage to logs/pipeline.jsonl. */

@@ -1,6 +1,7 @@
 /* The run directory: where every stage finds its inputs and leaves its
- * outputs (DESIGN section 3), and the done markers that make stages
- * restartable: a stage that finds its marker exits at once. */
+ * outputs (docs/architecture.md, "Stages and the run directory"), and the
+ * done markers that make stages restartable: a stage that finds its marker
+ * exits at once. */
 #ifndef RD_STAGES_RUNDIR_H
 #define RD_STAGES_RUNDIR_H
 

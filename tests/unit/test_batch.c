@@ -1,4 +1,4 @@
-/* The batch builders of DESIGN section 5 on hand-built samples: masking
+/* The batch builders of docs/objectives.md on hand-built samples: masking
  * rate, token types, and weights exactly as Eq. 1 and Eq. 2/3 define them. */
 #include "io/rng.h"
 #include "io/vocab.h"
