@@ -180,6 +180,35 @@ static int sbatch_safe(const char *what, const char *s) {
   return RD_OK;
 }
 
+/* slurm/job.sh, embedded by the build (CMakeLists.txt). */
+extern const char rd_slurm_job_sh[];
+
+typedef struct {
+  const char *name; /* NAME of @NAME@ in the template */
+  text v;
+} slot;
+
+/* Copies the template to *t with every @NAME@ replaced by its slot's text.
+ * A placeholder alone on its line stands for a block: the line, newline
+ * included, becomes the slot's text (which ends in a newline or is empty). */
+static int fill(text *t, const char *tpl, slot *slots, int n) {
+  for (const char *c = tpl; *c;) {
+    size_t k = c[0] == '@' ? strspn(c + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") : 0;
+    if (k == 0 || c[1 + k] != '@') {
+      put(t, "%c", *c++);
+      continue;
+    }
+    int i = 0;
+    while (i < n && (strlen(slots[i].name) != k || strncmp(slots[i].name, c + 1, k) != 0)) i++;
+    if (i == n) return rd_err(RD_EINVAL, "slurm/job.sh: unknown placeholder @%.*s@", (int)k, c + 1);
+    const char *end = c + k + 2;
+    int block = (c == tpl || c[-1] == '\n') && *end == '\n';
+    put(t, "%s", slots[i].v.p ? slots[i].v.p : "");
+    c = block ? end + 1 : end;
+  }
+  return RD_OK;
+}
+
 int rd_slurm_script(const rd_config *cfg, const rd_slurm_job *job, const char *run_dir, const char *rediff,
                     const char *config, char **out) {
   const rd_slurm_cfg *s = &cfg->slurm;
@@ -187,107 +216,77 @@ int rd_slurm_script(const rd_config *cfg, const rd_slurm_job *job, const char *r
   RD_TRY(sbatch_safe("slurm.partition", s->partition));
   RD_TRY(sbatch_safe("slurm.account", s->account));
   RD_TRY(sbatch_safe("slurm.qos", s->qos));
-  char label[64], logs[RD_PATH_MAX], script[RD_PATH_MAX], base[256];
+  char label[64], logs[RD_PATH_MAX], script[RD_PATH_MAX], base[256], done[RD_PATH_MAX];
   rd_slurm_label(job, label, sizeof label);
   RD_TRY(rd_fs_join(logs, sizeof logs, run_dir, "slurm/logs"));
   RD_TRY(rd_slurm_script_path(script, sizeof script, run_dir, job));
+  if (rd_done_path(done, sizeof done, run_dir, job->stage, job->round) < 0) return RD_EINVAL;
   const char *slash = strrchr(run_dir, '/');
   snprintf(base, sizeof base, "%s", slash && slash[1] ? slash + 1 : run_dir);
   for (char *c = base; *c; c++)
     if (*c == ',' || *c == '=' || *c == ':') *c = '_';
   int ranks = job->nodes * job->tasks_per_node;
 
-  text t = {0};
-  put(&t, "#!/bin/bash\n");
-  put(&t, "# rediff stage '%s' of the run in %s, written by `rediff submit`.\n", label, run_dir);
-  put(&t, "# Run it again by hand: sbatch %s (docs/slurm.md)\n", script);
-  put(&t, "#SBATCH --job-name=%s.%s", base, job->stage);
-  if (job->round > 0) put(&t, ".r%d", job->round);
-  put(&t, "\n");
-  if (s->partition[0]) put(&t, "#SBATCH --partition=%s\n", s->partition);
-  if (s->account[0]) put(&t, "#SBATCH --account=%s\n", s->account);
-  if (s->qos[0]) put(&t, "#SBATCH --qos=%s\n", s->qos);
-  put(&t, "#SBATCH --nodes=%d\n", job->nodes);
-  put(&t, "#SBATCH --ntasks-per-node=%d\n", job->tasks_per_node);
-  if (job->gpus_per_node > 0) put(&t, "#SBATCH --gpus-per-node=%d\n", job->gpus_per_node);
-  put(&t, "#SBATCH --cpus-per-task=%d\n", s->cpus_per_task);
-  put(&t, "#SBATCH --time=%s\n", job->time);
-  put(&t, "#SBATCH --output=%s/%s.%%j.out\n", logs, job->name);
-  put(&t, "#SBATCH --error=%s/%s.%%j.err\n", logs, job->name);
-  /* B: the warning goes to this shell only, which passes it on. */
-  put(&t, "#SBATCH --signal=B:USR1@%d\n", s->signal_lead_s);
-  put(&t, "#SBATCH --requeue\n");
-  put(&t, "#SBATCH --open-mode=append\n");
-  for (int i = 0; i < s->extra.n; i++) {
+  enum { LABEL, RUN_DIR, SCRIPT, SBATCH, SETUP, DONE, MAX_REQUEUES, LAUNCH, N_SLOTS };
+  slot sl[N_SLOTS] = {{.name = "LABEL"},  {.name = "RUN_DIR"}, {.name = "SCRIPT"},       {.name = "SBATCH"},
+                      {.name = "SETUP"},  {.name = "DONE"},    {.name = "MAX_REQUEUES"}, {.name = "LAUNCH"}};
+  put(&sl[LABEL].v, "%s", label);
+  put(&sl[RUN_DIR].v, "%s", run_dir);
+  put(&sl[SCRIPT].v, "%s", script);
+
+  text *b = &sl[SBATCH].v;
+  put(b, "#SBATCH --job-name=%s.%s", base, job->stage);
+  if (job->round > 0) put(b, ".r%d", job->round);
+  put(b, "\n");
+  if (s->partition[0]) put(b, "#SBATCH --partition=%s\n", s->partition);
+  if (s->account[0]) put(b, "#SBATCH --account=%s\n", s->account);
+  if (s->qos[0]) put(b, "#SBATCH --qos=%s\n", s->qos);
+  put(b, "#SBATCH --nodes=%d\n", job->nodes);
+  put(b, "#SBATCH --ntasks-per-node=%d\n", job->tasks_per_node);
+  if (job->gpus_per_node > 0) put(b, "#SBATCH --gpus-per-node=%d\n", job->gpus_per_node);
+  put(b, "#SBATCH --cpus-per-task=%d\n", s->cpus_per_task);
+  put(b, "#SBATCH --time=%s\n", job->time);
+  put(b, "#SBATCH --output=%s/%s.%%j.out\n", logs, job->name);
+  put(b, "#SBATCH --error=%s/%s.%%j.err\n", logs, job->name);
+  /* B: the warning goes to the batch shell only, which passes it on. */
+  put(b, "#SBATCH --signal=B:USR1@%d\n", s->signal_lead_s);
+  put(b, "#SBATCH --requeue\n");
+  put(b, "#SBATCH --open-mode=append\n");
+  int st = RD_OK;
+  for (int i = 0; i < s->extra.n && st == RD_OK; i++) {
     const char *e = s->extra.v[i];
-    if (strchr(e, '\n')) return free(t.p), rd_err(RD_EINVAL, "slurm.extra[%d] spans several lines", i);
-    put(&t, "%s%s\n", strncmp(e, "#SBATCH", 7) == 0 ? "" : "#SBATCH ", e);
+    if (strchr(e, '\n')) st = rd_err(RD_EINVAL, "slurm.extra[%d] spans several lines", i);
+    else put(b, "%s%s\n", strncmp(e, "#SBATCH", 7) == 0 ? "" : "#SBATCH ", e);
   }
 
   if (s->setup.n) {
-    put(&t, "\n# slurm.setup: a failing line fails the job before the stage starts.\nset -e\n");
-    for (int i = 0; i < s->setup.n; i++) put(&t, "%s\n", s->setup.v[i]);
-    put(&t, "set +e\n");
+    text *u = &sl[SETUP].v;
+    put(u, "\n# slurm.setup: a failing line fails the job before the stage starts.\nset -e\n");
+    for (int i = 0; i < s->setup.n; i++) put(u, "%s\n", s->setup.v[i]);
+    put(u, "set +e\n");
   }
+  put_word(&sl[DONE].v, done);
+  put(&sl[MAX_REQUEUES].v, "%d", s->max_requeues);
 
-  put(&t, "\nsay() { echo \"rediff-job ${SLURM_JOB_ID}: $(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ) $*\"; }\n");
-  put(&t,
-      "# Slurm's warning (USR1, --signal above) or a TERM (scancel, the time limit)\n"
-      "# comes to this shell; the stage gets USR1 from it, which srun and mpirun\n"
-      "# pass on to every rank: each finishes its step, checkpoints, exits 3.\n"
-      "stage_pid= got= interrupted=\n"
-      "on_signal() {\n"
-      "  got=$1 interrupted=1\n"
-      "  say \"got SIG$1; asking the stage to checkpoint and stop\"\n"
-      "  [ -n \"$stage_pid\" ] && kill -USR1 \"$stage_pid\" 2>/dev/null\n"
-      "}\n"
-      "trap 'on_signal USR1' USR1\n"
-      "trap 'on_signal TERM' TERM\n\n");
-  put(&t, "say \"start on $(hostname), restart ${SLURM_RESTART_COUNT:-0}\"\n");
-  if (strcmp(s->launcher, "mpirun") == 0) put(&t, "mpirun -np %d ", ranks);
-  else put(&t, "srun --mpi=pmix --cpus-per-task=%d ", s->cpus_per_task);
-  put_word(&t, rediff);
-  if (strcmp(job->stage, "data") == 0) put(&t, " data synth");
-  else put(&t, " %s", job->stage);
-  put(&t, " -c ");
-  put_word(&t, config);
-  put(&t, " --run-dir ");
-  put_word(&t, run_dir);
-  if (job->round > 0) put(&t, " --round %d", job->round);
-  put(&t, " &\nstage_pid=$!\n");
-  put(&t,
-      "# A trapped signal ends `wait` early (status > 128): wait again.\n"
-      "while :; do\n"
-      "  interrupted=\n"
-      "  wait \"$stage_pid\"\n"
-      "  rc=$?\n"
-      "  if [ -z \"$interrupted\" ] || [ \"$rc\" -le 128 ]; then break; fi\n"
-      "done\n"
-      "trap - USR1 TERM\n"
-      "say \"stage exited with $rc\"\n");
-  /* A launcher can report success for ranks that never started; the done
-   * marker is the stage's own word that it finished. */
-  char done[RD_PATH_MAX];
-  if (rd_done_path(done, sizeof done, run_dir, job->stage, job->round) < 0) return free(t.p), RD_EINVAL;
-  put(&t, "if [ \"$rc\" -eq 0 ] && [ ! -e ");
-  put_word(&t, done);
-  put(&t, " ]; then\n  say \"the stage exited 0 but left no done marker: failing the job\"\n  rc=1\nfi\n\n");
-  put(&t,
-      "# 3: stopped after a checkpoint. Requeued, the job keeps its id, so the\n"
-      "# next job's afterok still waits for it; it runs again from the top and\n"
-      "# the stage resumes. Not after a TERM: a cancelled job stays cancelled.\n"
-      "if [ \"$rc\" -eq 3 ] && [ \"$got\" != TERM ]; then\n"
-      "  if [ \"${SLURM_RESTART_COUNT:-0}\" -ge %d ]; then\n"
-      "    say \"requeued ${SLURM_RESTART_COUNT} times already (slurm.max_requeues); giving up\"\n"
-      "  else\n"
-      "    # Said first: the requeue ends this shell at once.\n"
-      "    say \"requeueing the job to resume from the checkpoint\"\n"
-      "    scontrol requeue \"$SLURM_JOB_ID\" ||\n"
-      "      say \"scontrol requeue failed; rediff submit again resumes the stage\"\n"
-      "  fi\n"
-      "fi\n"
-      "exit \"$rc\"\n",
-      s->max_requeues);
+  text *l = &sl[LAUNCH].v;
+  if (strcmp(s->launcher, "mpirun") == 0) put(l, "mpirun -np %d ", ranks);
+  else put(l, "srun --mpi=pmix --cpus-per-task=%d ", s->cpus_per_task);
+  put_word(l, rediff);
+  if (strcmp(job->stage, "data") == 0) put(l, " data synth");
+  else put(l, " %s", job->stage);
+  put(l, " -c ");
+  put_word(l, config);
+  put(l, " --run-dir ");
+  put_word(l, run_dir);
+  if (job->round > 0) put(l, " --round %d", job->round);
+
+  text t = {0};
+  int oom = 0;
+  for (int i = 0; i < N_SLOTS; i++) oom |= sl[i].v.oom;
+  if (st == RD_OK && oom) st = rd_err(RD_ENOMEM, "out of memory writing a batch script");
+  if (st == RD_OK) st = fill(&t, rd_slurm_job_sh, sl, N_SLOTS);
+  for (int i = 0; i < N_SLOTS; i++) free(sl[i].v.p);
+  if (st < 0) return free(t.p), st;
   return finish(&t, out);
 }
 

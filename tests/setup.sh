@@ -13,7 +13,7 @@ packages=(
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev libhdf5-dev hdf5-tools
   libyaml-dev libopenblas-dev libpng-dev
   python3 python3-numpy python3-h5py python3-torch
-  slurm-wlm munge
+  slurm-wlm munge shellcheck
 )
 missing=()
 for p in "${packages[@]}"; do

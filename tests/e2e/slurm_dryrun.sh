@@ -2,7 +2,8 @@
 # rediff submit --dry-run and rediff status without Slurm: the batch scripts
 # of configs/cluster-gpu.yaml (4 nodes x 4 GPUs, srun, modules) equal the
 # committed tests/e2e/expected/cluster-gpu.dryrun.txt; done stages are
-# skipped and the chain starts at the first one not done; nothing is written;
+# skipped and the chain starts at the first one not done; every script
+# passes shellcheck; nothing is written;
 # bad shapes and options are refused; status reads markers, checkpoints and
 # chain.json, and says so when Slurm cannot answer.
 # RD_UPDATE_EXPECTED=1 rewrites the expected file from this build.
@@ -26,6 +27,13 @@ fi
 diff -u "$expected" "$tmp/dry.txt" || fail "dry-run output differs from tests/e2e/expected/cluster-gpu.dryrun.txt"
 [ ! -e "$run" ] || fail "--dry-run wrote into the run folder"
 [ "$(grep -c '^#!/bin/bash' "$tmp/dry.txt")" = 11 ] || fail "want 11 jobs (data, base, mask, stage1, 2 rounds x 3, eval)"
+# Every batch script, as written, passes shellcheck (they come from
+# slurm/job.sh; the config's setup lines are part of them).
+mkdir -p "$tmp/scripts"
+awk -v d="$tmp/scripts" '/^# ==> .* <==$/ { f = d "/" ++n ".sh"; next } /^# the sbatch commands/ { f = "" }
+  f { print > f }' "$tmp/dry.txt"
+[ "$(find "$tmp/scripts" -name '*.sh' | wc -l)" = 11 ] || fail "could not split the dry-run output into 11 scripts"
+shellcheck "$tmp/scripts"/*.sh || fail "a batch script does not pass shellcheck"
 grep -q '^j1=$(sbatch --parsable RUN_DIR/slurm/01-data.sbatch)$' "$tmp/dry.txt" || fail "first sbatch"
 grep -q '^j11=$(sbatch --parsable --dependency=afterok:$j10 --kill-on-invalid-dep=yes RUN_DIR/slurm/11-eval.sbatch)$' \
   "$tmp/dry.txt" || fail "last sbatch"
