@@ -56,6 +56,7 @@ const rd_cfg_key rd_cfg_keys[] = {
     FLT("model.rope_theta", model.rope_theta, "10000", 1, 1e9, 0, "base of the rotary position embedding"),
     FLT("model.norm_eps", model.norm_eps, "1e-5", 0, 0.1, RD_CFG_LO_OPEN, "RMSNorm epsilon"),
     FLT("model.init_std", model.init_std, "0.02", 0, 1, RD_CFG_LO_OPEN, "standard deviation of the weight init"),
+    BOOL("model.vision_fan_in", model.vision_fan_in, "false", "vision tower and projector matrices start at std 1 / sqrt(fan-in), not init_std"),
     INT("model.vocab_multiple", model.vocab_multiple, "16", 1, 4096, "vocabulary padded to a multiple of this"),
 
     INT("data.n_train", data.n_train, "16000", 1, BIG, "training samples"),

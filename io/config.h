@@ -41,6 +41,7 @@ typedef struct {
   double rope_theta;
   double norm_eps;    /* RMSNorm epsilon */
   double init_std;    /* normal init scale of weight matrices */
+  int vision_fan_in;  /* vision tower and projector matrices start at std 1/sqrt(fan-in) */
   int vocab_multiple; /* vocabulary padded to a multiple of this (tensor parallel) */
 } rd_model_cfg;
 

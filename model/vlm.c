@@ -25,7 +25,8 @@ typedef struct {
   int n;
   size_t off;
   int *init;       /* INIT_* per tensor */
-  float *std_mul;  /* multiplier of init_std per tensor */
+  double *std;     /* standard deviation of the normal init per tensor */
+  double init_std; /* model.init_std, the scale std_mul multiplies */
   int tp_rank, tp_size;
 } table_builder;
 
@@ -52,7 +53,7 @@ static int add(table_builder *tb, const char *name, int rows, int cols, int spli
     t->split = split;
     t->decay = decay;
     tb->init[i] = init;
-    tb->std_mul[i] = std_mul;
+    tb->std[i] = tb->init_std * std_mul;
   }
   tb->off += align_up(numel);
   return i;
@@ -114,6 +115,14 @@ static void build_table(rd_vlm *m, table_builder *tb) {
   m->t_proj_b1 = add_bias(tb, "proj.b1", d);
   m->t_proj_w2 = add_matrix(tb, "proj.w2", d, d, -1, 1.0f);
   m->t_proj_b2 = add_bias(tb, "proj.b2", d);
+  /* With init_std 0.02 a patch of 768 centred pixels reaches the LM as a
+   * faint, nearly image-independent vector, and the LM learns to ignore
+   * it before the vision side has learnt anything (docs/model.md).
+   * Fan-in scaling (std 1 / sqrt(cols), output projections included)
+   * keeps each vision-side layer's output at the scale of its input. */
+  if (c->vision_fan_in && tb->t)
+    for (int i = 0; i < tb->n; i++)
+      if (tb->init[i] == INIT_NORMAL) tb->std[i] = 1.0 / sqrt((double)tb->t[i].shape[1]);
   /* Replicated: a lookup needs no communication this way, and the table
    * (Vp x d) is small next to the LM; a vocab-parallel lookup would add an
    * all-reduce of the whole LM input per micro-batch. */
@@ -140,7 +149,7 @@ static int in_slab(const rd_tensor *t, size_t j, size_t *k) {
   return 1;
 }
 
-static void init_params(rd_vlm *m, const int *init, const float *std_mul, uint64_t seed) {
+static void init_params(rd_vlm *m, const int *init, const double *std, uint64_t seed) {
   /* One stream per tensor, drawn over the full tensor and kept where it
    * falls in this rank's slab: the values depend neither on threads, nor on
    * which other tensors exist before it in memory, nor on tp. */
@@ -153,7 +162,7 @@ static void init_params(rd_vlm *m, const int *init, const float *std_mul, uint64
     } else if (init[i] == INIT_NORMAL) {
       rd_rng r;
       rd_rng_init(&r, seed, RD_RNG_INIT, (uint64_t)i, 0);
-      double sd = m->cfg.init_std * std_mul[i];
+      double sd = std[i];
       size_t full = (size_t)t->shape[0] * t->shape[1], k;
       for (size_t j = 0; j < full; j++) {
         float v = (float)(sd * rd_rng_normal(&r));
@@ -357,13 +366,13 @@ int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int
   build_table(m, &tb); /* count */
   m->n_tensors = tb.n;
   int *init = NULL;
-  float *std_mul = NULL;
+  double *std = NULL;
   m->tensors = rd_calloc((size_t)tb.n, sizeof(rd_tensor), "tensor table");
   init = rd_calloc((size_t)tb.n, sizeof(int), "tensor table");
-  std_mul = rd_calloc((size_t)tb.n, sizeof(float), "tensor table");
+  std = rd_calloc((size_t)tb.n, sizeof(double), "tensor table");
   int rc = RD_ENOMEM;
-  if (!m->tensors || !init || !std_mul) goto fail;
-  tb = (table_builder){m->tensors, 0, 0, init, std_mul, m->tp_rank, m->tp_size};
+  if (!m->tensors || !init || !std) goto fail;
+  tb = (table_builder){m->tensors, 0, 0, init, std, cfg->init_std, m->tp_rank, m->tp_size};
   build_table(m, &tb);
   m->n_floats = tb.off;
   for (int i = 0; i < m->n_tensors; i++) {
@@ -405,13 +414,13 @@ int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int
     rd_rope_tables(m->vis.rope_cos, m->vis.rope_sin, m->Np, m->vis.hd, cfg->rope_theta);
   }
 
-  init_params(m, init, std_mul, seed);
+  init_params(m, init, std, seed);
   free(init);
-  free(std_mul);
+  free(std);
   return RD_OK;
 fail:
   free(init);
-  free(std_mul);
+  free(std);
   rd_vlm_free(m);
   return rc;
 }

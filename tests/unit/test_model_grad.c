@@ -220,6 +220,22 @@ static void tensor_table(void) {
   CHECK_OK(rd_vlm_init(&m2, &c, 12, prompt, 3, 2, 0, 43));
   CHECK(memcmp(m.params, m2.params, m.n_floats * sizeof(float)) != 0);
   rd_vlm_free(&m2);
+  /* vision_fan_in: the vision side starts at std 1 / sqrt(fan-in), the
+   * output projections included; the LM keeps init_std and the same draw */
+  c.vision_fan_in = 1;
+  CHECK_OK(rd_vlm_init(&m2, &c, 12, prompt, 3, 2, 0, 42));
+  static const char *const vis_names[] = {"vis.patch.w", "vis.pos", "vis.0.attn.wqkv", "vis.0.mlp.wdown", "proj.w1",
+                                          "proj.w2"};
+  for (int i = 0; i < 6; i++) {
+    t = rd_vlm_find(&m2, vis_names[i]);
+    double rms = sqrt(rd_sumsq(m2.params + t->offset, t->numel) / t->numel), want = 1.0 / sqrt(t->shape[1]);
+    CHECK_NEAR(rms / want, 1.0, 4.0 / sqrt(2.0 * t->numel)); /* 4 sd of the sample rms */
+  }
+  t = rd_vlm_find(&m2, "lm.0.mlp.wgate");
+  CHECK(!memcmp(m.params + t->offset, m2.params + t->offset, t->numel * sizeof(float)));
+  t = rd_vlm_find(&m2, "proj.b1");
+  CHECK(m2.params[t->offset] == 0.0f);
+  rd_vlm_free(&m2);
   rd_vlm_free(&m);
 }
 
