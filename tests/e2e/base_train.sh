@@ -3,7 +3,8 @@
 # a run stopped (by --stop-at or SIGTERM) and resumed equals an uninterrupted
 # one bitwise, parameters, optimizer state and loss log; non-finite steps are
 # skipped and stop the run after train.max_bad_steps; a checkpoint of another
-# shape is refused naming the tensor.
+# shape is refused naming the tensor; the embedded config reads the same in
+# PyYAML.
 # shellcheck source=tests/lib/script.bash
 source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
 need_env REDIFF
@@ -21,6 +22,19 @@ import sys
 l = [float(x) for x in open(sys.argv[1])]
 print("held-out loss %.3f -> %.3f" % (l[0], l[-1]))
 sys.exit(0 if len(l) == 3 and l[-1] < 0.67 * l[0] else 1)
+PY
+# The config a checkpoint embeds reads in PyYAML (a YAML 1.1 reader) to the
+# values rediff used: floats stay floats ("1.0e-05", not "1e-05").
+$py - "$(latest_ckpt "$tmp/learn")" <<'PY' || fail "the embedded config does not read the same in PyYAML"
+import h5py, sys, yaml
+with h5py.File(sys.argv[1], "r") as f:
+    text = f.attrs["config_yaml"]
+c = yaml.safe_load(text.decode() if isinstance(text, bytes) else text)
+for sec, key, want in [("model", "norm_eps", 1e-5), ("train", "adam_eps", 1e-8), ("train", "lr", 1e-3),
+                       ("model", "init_std", 0.02), ("model", "d_model", 128)]:
+    got = c[sec][key]
+    assert type(got) is type(want) and got == want, (sec, key, got)
+print("embedded config: PyYAML reads norm_eps %r, adam_eps %r" % (c["model"]["norm_eps"], c["train"]["adam_eps"]))
 PY
 # Every eval line carries the probe of each kind, with the images and blind.
 $py - "$tmp/learn/logs/base.jsonl" <<'PY' || fail "the probe is not logged"
