@@ -172,9 +172,14 @@ typedef struct {
 
 /* Fills every key with its default. */
 void rd_config_defaults(rd_config *cfg);
+/* A config file is a regular file of at most this many bytes. */
+#define RD_CFG_MAX_BYTES ((size_t)1 << 20)
+
 /* Defaults, then the YAML file at path (NULL: defaults only), then each
  * "key.path=value" override in order. Errors name the file (or the override)
- * with line and column. On error *cfg is unspecified. */
+ * with line and column. The file must be regular (no FIFO or device) and at
+ * most RD_CFG_MAX_BYTES long; YAML nested deeper than 16 levels is refused.
+ * On error *cfg is unspecified. */
 int rd_config_load(rd_config *cfg, const char *path, const char *const *overrides, int n_overrides);
 /* Applies one "key.path=value" override, validated like a file value. */
 int rd_config_set(rd_config *cfg, const char *assignment);

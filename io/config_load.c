@@ -269,9 +269,38 @@ static int yaml_problem(const yaml_parser_t *p, const rd_src *src) {
   return fail_at(src, p->problem_mark, "malformed YAML: %s", problem);
 }
 
+/* A config is two levels deep (section: key: value, a value at most a flow
+ * list); libyaml's scanner spends time quadratic in the flow nesting, so a
+ * hostile config is stopped at this depth before the document is built. */
+#define RD_CFG_MAX_DEPTH 16
+
+static int check_depth(const char *text, size_t len, const rd_src *src) {
+  yaml_parser_t p;
+  if (!yaml_parser_initialize(&p))
+    return rd_err_at(RD_ENOMEM, __FILE__, __LINE__, "libyaml: yaml_parser_initialize failed");
+  yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+  int s = RD_OK, depth = 0, done = 0;
+  while (s == RD_OK && !done) {
+    yaml_event_t e;
+    if (!yaml_parser_parse(&p, &e)) break; /* the full parse below reports it */
+    if (e.type == YAML_SEQUENCE_START_EVENT || e.type == YAML_MAPPING_START_EVENT) {
+      if (++depth > RD_CFG_MAX_DEPTH)
+        s = fail_at(src, e.start_mark, "nested deeper than %d levels; a config is sections of keys",
+                    RD_CFG_MAX_DEPTH);
+    } else if (e.type == YAML_SEQUENCE_END_EVENT || e.type == YAML_MAPPING_END_EVENT) {
+      depth--;
+    }
+    done = e.type == YAML_STREAM_END_EVENT;
+    yaml_event_delete(&e);
+  }
+  yaml_parser_delete(&p);
+  return s;
+}
+
 /* Parses text as one YAML document. *doc must be freed by the caller when
  * this returns 0. */
 static int parse_doc(const char *text, size_t len, const rd_src *src, yaml_document_t *doc) {
+  RD_TRY(check_depth(text, len, src));
   yaml_parser_t p;
   if (!yaml_parser_initialize(&p))
     return rd_err_at(RD_ENOMEM, __FILE__, __LINE__, "libyaml: yaml_parser_initialize failed");
@@ -446,7 +475,7 @@ int rd_config_load(rd_config *cfg, const char *path, const char *const *override
     snprintf(cfg->source, sizeof cfg->source, "%s", path);
     char *text;
     size_t len;
-    int s = rd_fs_read_all(path, &text, &len);
+    int s = rd_fs_read_max(path, RD_CFG_MAX_BYTES, &text, &len);
     if (s < 0) return rd_err_wrap(s, "config");
     rd_src src = {.file = path};
     yaml_document_t doc;

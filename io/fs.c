@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,8 +112,40 @@ int rd_fs_write_atomic(const char *path, const void *data, size_t n) {
 }
 
 int rd_fs_read_all(const char *path, char **data, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  if (!f) return rd_err(RD_EIO, "cannot open %s: %s", path, strerror(errno));
+  return rd_fs_read_max(path, (size_t)1 << 30, data, n);
+}
+
+int rd_fs_read_max(const char *path, size_t max, char **data, size_t *n) {
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer before fstat can
+   * tell what it is; on a regular file the flag changes nothing. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK);
+  if (fd < 0) return rd_err(RD_EIO, "cannot open %s: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int e = errno;
+    close(fd);
+    return rd_err(RD_EIO, "cannot stat %s: %s", path, strerror(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    close(fd);
+    return rd_err(RD_EINVAL, "%s is not a regular file (a %s)", path,
+                  S_ISDIR(st.st_mode)    ? "folder"
+                  : S_ISFIFO(st.st_mode) ? "FIFO"
+                  : S_ISCHR(st.st_mode)  ? "character device"
+                  : S_ISSOCK(st.st_mode) ? "socket"
+                                         : "device");
+  }
+  if ((uintmax_t)st.st_size > max) {
+    close(fd);
+    return rd_err(RD_EINVAL, "%s is %jd bytes, more than the %zu this file may have", path, (intmax_t)st.st_size,
+                  max);
+  }
+  FILE *f = fdopen(fd, "rb");
+  if (!f) {
+    int e = errno;
+    close(fd);
+    return rd_err(RD_EIO, "cannot open %s: %s", path, strerror(e));
+  }
   size_t cap = 4096, len = 0;
   char *buf = malloc(cap);
   if (!buf) {
@@ -132,13 +165,14 @@ int rd_fs_read_all(const char *path, char **data, size_t *n) {
     }
     size_t r = fread(buf + len, 1, cap - 1 - len, f);
     len += r;
-    if (r == 0) break;
+    if (r == 0 || len > max) break; /* a file that grew while read */
   }
   int bad = ferror(f);
   fclose(f);
-  if (bad) {
+  if (bad || len > max) {
     free(buf);
-    return rd_err(RD_EIO, "cannot read %s", path);
+    return bad ? rd_err(RD_EIO, "cannot read %s", path)
+               : rd_err(RD_EINVAL, "%s grew past the %zu bytes this file may have while read", path, max);
   }
   buf[len] = '\0';
   *data = buf;

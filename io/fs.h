@@ -24,7 +24,12 @@ int rd_fs_commit(const char *tmp, const char *path);
 void rd_fs_discard(const char *tmp);
 /* Writes n bytes atomically (temporary name, fsync, rename). */
 int rd_fs_write_atomic(const char *path, const void *data, size_t n);
-/* Reads a whole file into a NUL-terminated malloc'd buffer. */
+/* Reads a whole regular file of at most max bytes into a NUL-terminated
+ * malloc'd buffer (*n: its length, n may be NULL). A FIFO, device or
+ * folder is refused without blocking on it (RD_EINVAL), as is a file
+ * longer than max; the message names the file. */
+int rd_fs_read_max(const char *path, size_t max, char **data, size_t *n);
+/* rd_fs_read_max with a limit of 1 GiB. */
 int rd_fs_read_all(const char *path, char **data, size_t *n);
 /* Removes a folder and everything in it (no error when it is absent). */
 int rd_fs_rmtree(const char *path);

@@ -2,6 +2,7 @@
  * line and column, --set overrides, emit -> load round trips, and
  * docs/config.md in step with the key table. */
 #include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/config.h"
@@ -280,6 +281,38 @@ static void test_malformed(void) {
             "not valid UTF-8 text");
 }
 
+/* Hostile files: a FIFO or device is refused without blocking on it, a file
+ * over RD_CFG_MAX_BYTES without reading it, deep flow nesting before
+ * libyaml's scanner spends quadratic time on it. */
+static void test_hostile_files(void) {
+  rd_config c;
+  char fifo[128];
+  snprintf(fifo, sizeof fifo, "%s.fifo", put("x.yaml", ""));
+  CHECK(mkfifo(fifo, 0600) == 0);
+  CHECK_ERR(rd_config_load(&c, fifo, NULL, 0), "is not a regular file (a FIFO)");
+  unlink(fifo);
+  CHECK_ERR(rd_config_load(&c, "/dev/zero", NULL, 0), "/dev/zero is not a regular file (a character device)");
+  CHECK_ERR(rd_config_load(&c, tmp_dir, NULL, 0), "is not a regular file (a folder)");
+  size_t n = RD_CFG_MAX_BYTES + 1;
+  char *big = malloc(n + 1);
+  memset(big, '#', n);
+  big[n] = '\0';
+  CHECK_ERR(rd_config_load(&c, put("big.yaml", big), NULL, 0), "is 1048577 bytes, more than the 1048576");
+  free(big);
+  /* 100 000 levels would take libyaml minutes; the depth check stops at 17 */
+  size_t depth = 100000;
+  char *deep = malloc(2 * depth + 16);
+  strcpy(deep, "eval:\n  modes: ");
+  size_t k = strlen(deep);
+  for (size_t i = 0; i < depth; i++) deep[k++] = '[';
+  for (size_t i = 0; i < depth; i++) deep[k++] = ']';
+  deep[k] = '\0';
+  CHECK_YAML_ERR(deep, "2:24: nested deeper than 16 levels");
+  free(deep);
+  const char *sets[] = {"eval.modes=[[[[[[[[[[[[[[[[[[[[remask]]]]]]]]]]]]]]]]]]]]"};
+  CHECK_ERR(rd_config_load(&c, NULL, sets, 1), "nested deeper than 16 levels");
+}
+
 static void test_required(void) {
   CHECK_YAML_ERR("expert:\n  timeout_s: 5\n  kind: command\n",
                  "3:3: expert.command is required when expert.kind is 'command'");
@@ -529,5 +562,5 @@ static void test_docs_in_sync(void) {
 RD_TEST_MAIN("config", RD_CASE(test_defaults), RD_CASE(test_tiny_yaml), RD_CASE(test_empty_file),
              RD_CASE(test_values_load), RD_CASE(test_unknown_names), RD_CASE(test_wrong_type),
              RD_CASE(test_out_of_range), RD_CASE(test_bad_enum), RD_CASE(test_duplicates),
-             RD_CASE(test_malformed), RD_CASE(test_required), RD_CASE(test_cross_key), RD_CASE(test_set),
+             RD_CASE(test_malformed), RD_CASE(test_hostile_files), RD_CASE(test_required), RD_CASE(test_cross_key), RD_CASE(test_set),
              RD_CASE(test_roundtrip), RD_CASE(test_docs_in_sync))
