@@ -249,6 +249,23 @@ static int check_cross(const rd_config *c, rd_cfg_blame *b) {
     for (int j = 0; j < i; j++)
       if (strcmp(c->eval.modes.v[i], c->eval.modes.v[j]) == 0)
         return bad(b, "eval.modes", "eval.modes lists '%s' twice", c->eval.modes.v[i]);
+  /* Checked here, not when eval starts: a typo found after the whole
+   * pipeline has trained would cost the run. */
+  const rd_cfg_key *modes = rd_cfg_find_key("eval.modes");
+  for (int i = 0; i < c->eval.models.n; i++) {
+    const char *e = c->eval.models.v[i], *colon = strchr(e, ':');
+    size_t len = colon ? (size_t)(colon - e) : strlen(e);
+    char name[RD_CFG_STR], tail;
+    int r = 0;
+    snprintf(name, sizeof name, "%.*s", (int)len, e);
+    int known = !strcmp(name, "base") || !strcmp(name, "mask") || !strcmp(name, "stage1") ||
+                !strcmp(name, "stage2") || (sscanf(name, "stage2_r%d%c", &r, &tail) == 1 && r >= 1);
+    if (!known)
+      return bad(b, "eval.models", "eval.models: unknown model '%s' (base, mask, stage1, stage2, stage2_r<R>)",
+                 name);
+    if (colon && !rd_cfg_choice_ok(modes->choices, colon + 1))
+      return bad(b, "eval.models", "eval.models: '%s': unknown mode '%s' (refine, remask)", e, colon + 1);
+  }
   if (c->eval.n_samples > c->data.n_eval)
     return bad(b, "eval.n_samples data.n_eval",
                "eval.n_samples (%d) must be <= data.n_eval (%d), the held-out samples", c->eval.n_samples,

@@ -335,6 +335,10 @@ static void test_required(void) {
 }
 
 static void test_cross_key(void) {
+  /* eval.models is checked when the config loads, not when eval runs */
+  CHECK_YAML_ERR("eval:\n  models: [base, stag1]\n", "2:3: eval.models: unknown model 'stag1'");
+  CHECK_SET_ERR("eval.models=[mask:fast]", "eval.models: 'mask:fast': unknown mode 'fast' (refine, remask)");
+  CHECK_SET_ERR("eval.models=[stage2_r0]", "unknown model 'stage2_r0'");
   CHECK_YAML_ERR("model:\n  image_size: 48\n  patch: 7\n",
                  "3:3: model.patch (7) must divide model.image_size (48)");
   CHECK_YAML_ERR("model:\n  image_size: 50\n", "2:3: model.patch (16) must divide model.image_size (50)");
