@@ -52,7 +52,7 @@ static int list_shards(const char *dir, const char *split, int **idx, int *n) {
     (*idx)[(*n)++] = atoi(p);
   }
   closedir(d);
-  if (rc == RD_OK) qsort(*idx, (size_t)*n, sizeof **idx, by_int);
+  if (rc == RD_OK && *n > 1) qsort(*idx, (size_t)*n, sizeof **idx, by_int); /* *idx is NULL when none */
   return rc;
 }
 
