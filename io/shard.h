@@ -102,6 +102,14 @@ int rd_shard_open(rd_shard **s, const char *path, uint64_t expect_hash);
 void rd_shard_close(rd_shard *s);
 const rd_shard_info *rd_shard_get_info(const rd_shard *s);
 const char *rd_shard_path(const rd_shard *s);
+/* Reads every caption (and hallucinated caption) and checks its ids: each
+ * in [0, vocab_size), words (from [UNK] on) for caption_len positions and
+ * [EOS] after them; a hallucinated caption holds words and [EOS] only.
+ * Errors name the file, dataset, sample and position. Reads N x gen_len
+ * ints in blocks, so opening stays cheap and this is the caller's choice. */
+int rd_shard_check_tokens(rd_shard *s, int vocab_size);
+/* The /sample_id column, n_samples values, into ids. */
+int rd_shard_sample_ids(rd_shard *s, int64_t *ids);
 /* Reads samples begin .. begin+count-1 into slots slot .. slot+count-1 of b,
  * which must have been made for the shard's shape. */
 int rd_shard_read_block(rd_shard *s, int64_t begin, int64_t count, rd_shard_batch *b,
@@ -125,6 +133,10 @@ int rd_shard_name(char *out, size_t n, const char *dir, const char *split, int i
  * all must share shape, split and vocabulary hash (expect_hash if not 0). */
 int rd_shardset_open(rd_shardset *set, const char *dir, const char *split, uint64_t expect_hash);
 void rd_shardset_close(rd_shardset *set);
+/* rd_shard_check_tokens on the shards i with i % n_parts == part (one part
+ * per rank splits the reading), and, on part 0, every sample_id >= 0 and no
+ * id twice in the set (drafts, revisions and eval rows are keyed by it). */
+int rd_shardset_check(rd_shardset *set, int vocab_size, int part, int n_parts);
 /* Reads the sample of global index gi into slot of b. */
 int rd_shardset_read(rd_shardset *set, int64_t gi, rd_shard_batch *b, int64_t slot);
 /* Reads global samples begin .. begin+count-1 (across shard boundaries) into

@@ -105,6 +105,14 @@ static int ds_dims(rd_shard *s, int k, int want_rank, hsize_t dims[4]) {
   return rc;
 }
 
+/* Whether every value of the integer type stored fits the integer type want. */
+static int int_fits(hid_t stored, hid_t want) {
+  size_t ss = H5Tget_size(stored), sw = H5Tget_size(want);
+  int us = H5Tget_sign(stored) == H5T_SGN_NONE, uw = H5Tget_sign(want) == H5T_SGN_NONE;
+  if (us == uw) return ss <= sw;
+  return us && ss < sw; /* unsigned into a wider signed; signed into unsigned never (negatives) */
+}
+
 static int check_dataset_(rd_shard *s, int k) {
   RD_TRY(RD_H5(s->ds[k] = H5Dopen2(s->file, rd_shard_ds_name[k], H5P_DEFAULT)));
   rd_shard_info *in = &s->info;
@@ -135,11 +143,19 @@ static int check_dataset_(rd_shard *s, int k) {
   hid_t t = -1;
   RD_TRY(RD_H5(t = H5Dget_type(s->ds[k])));
   H5T_class_t cls = H5Tget_class(t);
+  int fits = cls != H5T_INTEGER || int_fits(t, rd_shard_file_type(k));
+  size_t bytes = H5Tget_size(t);
+  int is_unsigned = cls == H5T_INTEGER && H5Tget_sign(t) == H5T_SGN_NONE;
   H5Tclose(t);
   if (cls != (r.is_float ? H5T_FLOAT : H5T_INTEGER))
     return rd_err(RD_EINVAL, "holds %s, expected %s",
                   cls == H5T_FLOAT ? "floats" : cls == H5T_INTEGER ? "integers" : "another type",
                   r.is_float ? "float32" : "integers");
+  /* HDF5 converts on read and clips what does not fit (int16 pixels of 300
+   * would become 255): refuse instead of training on changed values. */
+  if (!fits)
+    return rd_err(RD_EINVAL, "holds %s %zu-byte integers, which %s of rd_shard_write's type cannot hold",
+                  is_unsigned ? "unsigned" : "signed", bytes, k == RD_DS_IMAGES ? "the uint8" : "the integers");
   return RD_OK;
 }
 
@@ -239,4 +255,56 @@ int rd_shard_read_block(rd_shard *s, int64_t begin, int64_t count, rd_shard_batc
 
 int rd_shard_read(rd_shard *s, int64_t i, rd_shard_batch *b, int64_t slot) {
   return rd_shard_read_block(s, i, 1, b, slot);
+}
+
+/* Rows at a time when reading a whole dataset for a check. */
+#define CHECK_ROWS 4096
+
+int rd_shard_check_tokens(rd_shard *s, int vocab_size) {
+  const rd_shard_info *in = &s->info;
+  const int L = in->gen_len;
+  const int64_t n = in->n_samples;
+  rd_shard_row rc = rd_shard_row_of(in, RD_DS_CAPTIONS), rl = rd_shard_row_of(in, RD_DS_CAPLEN),
+               rh = rd_shard_row_of(in, RD_DS_HALLUC);
+  int32_t *cap = rd_calloc((size_t)CHECK_ROWS * L, sizeof *cap, "token check");
+  int32_t *hal = in->has_halluc ? rd_calloc((size_t)CHECK_ROWS * L, sizeof *hal, "token check") : NULL;
+  int32_t *len = rd_calloc(CHECK_ROWS, sizeof *len, "token check");
+  int st = !cap || !len || (in->has_halluc && !hal) ? RD_ENOMEM : RD_OK;
+  for (int64_t b = 0; b < n && st == RD_OK; b += CHECK_ROWS) {
+    hsize_t m = (hsize_t)(n - b < CHECK_ROWS ? n - b : CHECK_ROWS);
+    st = rd_shard_rows_io(s->ds[RD_DS_CAPTIONS], RD_DS_CAPTIONS, &rc, (hsize_t)b, m, cap, 0);
+    if (st == RD_OK) st = rd_shard_rows_io(s->ds[RD_DS_CAPLEN], RD_DS_CAPLEN, &rl, (hsize_t)b, m, len, 0);
+    if (st == RD_OK && hal) st = rd_shard_rows_io(s->ds[RD_DS_HALLUC], RD_DS_HALLUC, &rh, (hsize_t)b, m, hal, 0);
+    for (hsize_t i = 0; i < m && st == RD_OK; i++) {
+      int64_t row = b + (int64_t)i;
+      for (int j = 0; j < L && st == RD_OK; j++) {
+        int32_t t = cap[i * L + j];
+        /* a caption is words (ids from [UNK] on) for caption_len positions,
+         * then [EOS] padding: what every stage and expert assumes */
+        if (t < 0 || t >= vocab_size)
+          st = rd_err(RD_EINVAL, "%s: dataset /captions: sample %" PRId64 ", position %d: id %d is outside the "
+                      "vocabulary's %d tokens", s->path, row, j, (int)t, vocab_size);
+        else if (j < len[i] && t < RD_TOK_UNK)
+          st = rd_err(RD_EINVAL, "%s: dataset /captions: sample %" PRId64 ", position %d: special token %d "
+                      "inside the caption (caption_len %d)", s->path, row, j, (int)t, (int)len[i]);
+        else if (j >= len[i] && t != RD_TOK_EOS)
+          st = rd_err(RD_EINVAL, "%s: dataset /captions: sample %" PRId64 ", position %d: id %d after "
+                      "caption_len %d, where [EOS] padding belongs", s->path, row, j, (int)t, (int)len[i]);
+        int32_t h = hal ? hal[i * L + j] : RD_TOK_EOS;
+        if (st == RD_OK && (h < 0 || h >= vocab_size || h == RD_TOK_MASK || h == RD_TOK_BOS))
+          st = rd_err(RD_EINVAL, "%s: dataset /halluc: sample %" PRId64 ", position %d: id %d is not a word "
+                      "or [EOS] of the vocabulary's %d tokens", s->path, row, j, (int)h, vocab_size);
+      }
+    }
+  }
+  free(cap);
+  free(hal);
+  free(len);
+  return st;
+}
+
+int rd_shard_sample_ids(rd_shard *s, int64_t *ids) {
+  rd_shard_row r = rd_shard_row_of(&s->info, RD_DS_SID);
+  int st = rd_shard_rows_io(s->ds[RD_DS_SID], RD_DS_SID, &r, 0, (hsize_t)s->info.n_samples, ids, 0);
+  return st < 0 ? rd_err_wrap(st, "%s: dataset /sample_id", s->path) : RD_OK;
 }

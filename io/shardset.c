@@ -157,3 +157,32 @@ int rd_shardset_slice(int64_t n_total, int dp_rank, int dp_size, int64_t *begin,
   *count = base + (dp_rank < extra);
   return RD_OK;
 }
+
+static int by_i64(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
+int rd_shardset_check(rd_shardset *set, int vocab_size, int part, int n_parts) {
+  for (int i = part; i < set->n_shards; i += n_parts) RD_TRY(rd_shard_check_tokens(set->shards[i], vocab_size));
+  if (part != 0 || set->n_total == 0) return RD_OK;
+  int64_t *ids = rd_calloc((size_t)set->n_total, sizeof *ids, "sample ids");
+  if (!ids) return RD_ENOMEM;
+  int st = RD_OK;
+  for (int i = 0; i < set->n_shards && st == RD_OK; i++) {
+    st = rd_shard_sample_ids(set->shards[i], ids + set->offset[i]);
+    for (int64_t j = set->offset[i]; j < set->offset[i + 1] && st == RD_OK; j++)
+      if (ids[j] < 0)
+        st = rd_err(RD_EINVAL, "%s: dataset /sample_id: sample %" PRId64 " has id %" PRId64 "; ids are >= 0",
+                    rd_shard_path(set->shards[i]), j - set->offset[i], ids[j]);
+  }
+  if (st == RD_OK) {
+    qsort(ids, (size_t)set->n_total, sizeof *ids, by_i64);
+    for (int64_t j = 1; j < set->n_total && st == RD_OK; j++)
+      if (ids[j] == ids[j - 1])
+        st = rd_err(RD_EINVAL, "%s: sample_id %" PRId64 " appears twice in the %s shards", rd_shard_path(set->shards[0]),
+                    ids[j], set->info.split);
+  }
+  free(ids);
+  return st;
+}

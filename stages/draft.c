@@ -61,7 +61,7 @@ static int run(rd_stage_env *env, int round) {
   int32_t *tokens = NULL;
   float *margin = NULL;
   char rel[256], ckpt[RD_PATH_MAX], path[RD_PATH_MAX], loaded[RD_PATH_MAX];
-  int s = rd_shardset_open(&train, env->data_dir, "train", rd_vocab_hash(&env->vocab));
+  int s = rd_stage_open_data(env, "train", &train);
   if (s == RD_OK && cfg->draft.n_samples > train.n_total)
     s = rd_err(RD_EINVAL, "draft.n_samples %d is more than the %" PRId64 " training samples", cfg->draft.n_samples,
                train.n_total);

@@ -374,7 +374,7 @@ static int setup(eval_ctx *c) {
   rd_stage_env *env = c->env;
   const rd_config *cfg = &env->cfg;
   RD_TRY(rd_stage_agree(env, rd_stage_vocab(env)));
-  RD_TRY(rd_stage_agree(env, rd_shardset_open(&c->set, env->data_dir, "eval", rd_vocab_hash(&env->vocab))));
+  RD_TRY(rd_stage_open_data(env, "eval", &c->set));
   const rd_shard_info *info = &c->set.info;
   c->L = cfg->model.gen_len;
   c->n = cfg->eval.n_samples;

@@ -234,10 +234,7 @@ static int worker_open(worker *w, const rd_stage_env *env, int round) {
   const rd_expert_cfg *c = &env->cfg.expert;
   w->remask = strcmp(c->length_policy, "remask") == 0;
   w->kind = strcmp(c->kind, "scene") == 0 ? 0 : strcmp(c->kind, "reference") == 0 ? 1 : 2;
-  RD_TRY(rd_shardset_open(&w->set, env->data_dir, "train", env->vocab.hash));
-  if (w->set.info.gen_len != env->cfg.model.gen_len)
-    return rd_err(RD_EINVAL, "%s: training shards have gen_len %d, the config's model.gen_len is %d", env->data_dir,
-                  w->set.info.gen_len, env->cfg.model.gen_len);
+  RD_TRY(rd_stage_open_data(env, "train", &w->set));
   if (w->kind == 0 && w->set.info.scene_k <= 1)
     return rd_err(RD_EINVAL, "expert.kind scene needs scene graphs (/scenes) in the training shards of %s; "
                              "use expert.kind reference or command for this data",

@@ -106,6 +106,28 @@ int rd_stage_prompt(const rd_stage_env *env, int32_t *prompt, int *n) {
   return RD_OK;
 }
 
+static int open_data(const rd_stage_env *env, const char *split, rd_shardset *set) {
+  const rd_model_cfg *m = &env->cfg.model;
+  RD_TRY(rd_shardset_open(set, env->data_dir, split, env->vocab.hash));
+  const rd_shard_info *in = &set->info;
+  /* A shard of another image size would be misread (the patches index
+   * image_size^2 x 3 bytes per sample), so it is refused before any read. */
+  if (in->gen_len != m->gen_len)
+    return rd_err(RD_EINVAL, "%s/%s-*.h5: captions of gen_len %d, the config's model.gen_len is %d", env->data_dir,
+                  split, in->gen_len, m->gen_len);
+  if (in->n_patches == 0 && in->image_size != m->image_size)
+    return rd_err(RD_EINVAL, "%s/%s-*.h5: %d x %d images, the config's model.image_size is %d", env->data_dir, split,
+                  in->image_size, in->image_size, m->image_size);
+  return rd_shardset_check(set, env->vocab.n, env->grid.rank, env->grid.size);
+}
+
+int rd_stage_open_data(const rd_stage_env *env, const char *split, rd_shardset *set) {
+  memset(set, 0, sizeof *set);
+  int s = rd_stage_agree(env, open_data(env, split, set));
+  if (s < 0) rd_shardset_close(set);
+  return s;
+}
+
 int rd_stage_agree(const rd_stage_env *env, int status) {
   return rd_mpi_agree(&env->grid, status, NULL);
 }

@@ -5,6 +5,7 @@
 #define RD_STAGES_STAGE_H
 
 #include "io/config.h"
+#include "io/shard.h"
 #include "io/vocab.h"
 #include "mpi/grid.h"
 #include "stages/cli.h"
@@ -27,6 +28,12 @@ int rd_stage_vocab(rd_stage_env *env);
 int rd_stage_prompt(const rd_stage_env *env, int32_t *prompt, int *n);
 /* Frees what rd_stage_begin made; MPI itself is ended by stages/main.c. */
 void rd_stage_end(rd_stage_env *env);
+/* Opens RUN_DIR/data/<split>-*.h5 for this stage (collective): the shards
+ * must carry the vocabulary's hash, the config's model.gen_len and, for
+ * image shards, model.image_size; every token id and sample_id is checked
+ * (rd_shardset_check, the reading split over the ranks). The first failing
+ * rank's error on all; on error set is closed. */
+int rd_stage_open_data(const rd_stage_env *env, const char *split, rd_shardset *set);
 /* Every rank's status agreed: the first failing rank's error on all. */
 int rd_stage_agree(const rd_stage_env *env, int status);
 

@@ -97,15 +97,8 @@ static int truncate_log(const char *path, int64_t step) {
 }
 
 static int open_data(rd_trainer *t) {
-  const rd_stage_env *env = t->env;
-  uint64_t hash = rd_vocab_hash(&env->vocab);
-  RD_TRY(rd_shardset_open(&t->train, env->data_dir, "train", hash));
-  RD_TRY(rd_shardset_open(&t->eval, env->data_dir, "eval", hash));
-  if (t->train.info.gen_len != env->cfg.model.gen_len || t->train.info.image_size != env->cfg.model.image_size)
-    return rd_err(RD_EINVAL, "%s holds gen_len %d and %dx%d images, the config says model.gen_len %d, model.image_size %d",
-                  env->data_dir, t->train.info.gen_len, t->train.info.image_size, t->train.info.image_size,
-                  env->cfg.model.gen_len, env->cfg.model.image_size);
-  return RD_OK;
+  RD_TRY(rd_stage_open_data(t->env, "train", &t->train));
+  return rd_stage_open_data(t->env, "eval", &t->eval);
 }
 
 static int setup(rd_trainer *t) {

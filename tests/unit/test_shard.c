@@ -405,7 +405,114 @@ static void shard_set_errors(void) {
   CHECK_OK(write_shard(path, &in, 0, 10, 0, 0));
   CHECK_OK(rd_shardset_open(&set, dir, "train", 0));
   CHECK(set.n_total == 30);
+  /* train-00001.h5 repeats the samples of train-00000.h5: their ids too */
+  CHECK_ERR(rd_shardset_check(&set, 504, 0, 1), "train-00000.h5: sample_id 1000 appears twice in the train shards");
+  CHECK_OK(rd_shardset_check(&set, 504, 1, 2)); /* the part without the id check reads shard 1 only */
   rd_shardset_close(&set);
+  CHECK_OK(write_shard(path, &in, 10, 10, 0, 0));
+  CHECK_OK(rd_shard_name(path, sizeof path, dir, "train", 2));
+  CHECK_OK(write_shard(path, &in, 20, 10, 0, 0));
+  CHECK_OK(rd_shardset_open(&set, dir, "train", 0));
+  CHECK_OK(rd_shardset_check(&set, 504, 0, 1));
+  rd_shardset_close(&set);
+}
+
+/* Replaces dataset name of f by one of type t holding values (same shape). */
+static void retype(hid_t f, const char *name, hid_t t, const void *values, hid_t mem_type) {
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT), fsp = H5Dget_space(d);
+  hsize_t dims[4];
+  int rank = H5Sget_simple_extent_dims(fsp, dims, NULL);
+  CHECK(d >= 0 && rank > 0);
+  H5Sclose(fsp);
+  H5Dclose(d);
+  hid_t sp = H5Screate_simple(rank, dims, NULL); /* fixed size: a contiguous dataset */
+  CHECK(H5Ldelete(f, name, H5P_DEFAULT) >= 0);
+  d = H5Dcreate2(f, name, t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  CHECK(d >= 0 && H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, values) >= 0);
+  H5Dclose(d);
+  H5Sclose(sp);
+}
+
+/* Reads dataset name of f as int32, sets element at to v, writes it back. */
+static void poke_int(hid_t f, const char *name, size_t at, int32_t v) {
+  hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  int32_t *buf = calloc(100 * 16, sizeof *buf);
+  CHECK(d >= 0 && buf && H5Dread(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+  buf[at] = v;
+  CHECK(H5Dwrite(d, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf) >= 0);
+  H5Dclose(d);
+  free(buf);
+}
+
+/* Token ids, caption_len against the captions, and integer types that
+ * would be clipped on read. */
+static void token_and_type_checks(void) {
+  rd_shard *s = NULL;
+  edit_copy("tok_ok.h5");
+  CHECK_OK(rd_shard_open(&s, tmp_path("tok_ok.h5"), 0));
+  CHECK_OK(rd_shard_check_tokens(s, 504)); /* the samples' words are ids 4 .. 503 */
+  CHECK_ERR(rd_shard_check_tokens(s, 300), "is outside the vocabulary's 300 tokens");
+  int64_t ids[100];
+  CHECK_OK(rd_shard_sample_ids(s, ids));
+  CHECK(ids[0] == 1000 && ids[99] == 1000 + 7 * 99);
+  rd_shard_close(s);
+
+  /* Sample 0's caption: find its length, then break the padding and a word. */
+  rd_shard_info in = image_info();
+  rd_shard_batch b;
+  CHECK_OK(rd_shard_batch_init(&b, &in, 1));
+  int64_t gi = 0;
+  do make_sample(&in, gi, &b);
+  while (!(b.caption_len[0] > 0 && b.caption_len[0] < 16) && ++gi < 100);
+  int len = b.caption_len[0];
+  rd_shard_batch_free(&b);
+  CHECK(gi < 100);
+  hid_t f = edit_copy("tok_pad.h5");
+  poke_int(f, "/captions", (size_t)gi * 16 + (size_t)len, 7);
+  H5Fclose(f);
+  CHECK_OK(rd_shard_open(&s, tmp_path("tok_pad.h5"), 0));
+  char want[160];
+  snprintf(want, sizeof want, "tok_pad.h5: dataset /captions: sample %d, position %d: id 7 after caption_len %d",
+           (int)gi, len, len);
+  CHECK_ERR(rd_shard_check_tokens(s, 504), want);
+  rd_shard_close(s);
+  f = edit_copy("tok_eos.h5");
+  poke_int(f, "/captions", (size_t)gi * 16, RD_TOK_EOS);
+  H5Fclose(f);
+  CHECK_OK(rd_shard_open(&s, tmp_path("tok_eos.h5"), 0));
+  CHECK_ERR(rd_shard_check_tokens(s, 504), "position 0: special token 1 inside the caption");
+  rd_shard_close(s);
+  f = edit_copy("tok_hal.h5");
+  poke_int(f, "/halluc", 5, RD_TOK_MASK);
+  H5Fclose(f);
+  CHECK_OK(rd_shard_open(&s, tmp_path("tok_hal.h5"), 0));
+  CHECK_ERR(rd_shard_check_tokens(s, 504), "tok_hal.h5: dataset /halluc: sample 0, position 5: id 0 is not a word");
+  rd_shard_close(s);
+
+  /* int16 pixels would be clipped into uint8; int16 captions fit int32 */
+  static int16_t px[100 * 12 * 12 * 3];
+  for (size_t i = 0; i < sizeof px / sizeof px[0]; i++) px[i] = (int16_t)(i % 300);
+  f = edit_copy("img16.h5");
+  retype(f, "/images", H5T_STD_I16LE, px, H5T_NATIVE_INT16);
+  H5Fclose(f);
+  CHECK_ERR(rd_shard_open(&s, tmp_path("img16.h5"), 0),
+            "img16.h5: dataset /images: holds signed 2-byte integers, which the uint8 of rd_shard_write's type");
+  static int16_t caps[100 * 16];
+  for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) caps[i] = RD_TOK_EOS;
+  static int32_t zeros[100];
+  f = edit_copy("cap16.h5");
+  retype(f, "/captions", H5T_STD_I16LE, caps, H5T_NATIVE_INT16);
+  retype(f, "/caption_len", H5T_STD_U16LE, zeros, H5T_NATIVE_INT32);
+  H5Fclose(f);
+  CHECK_OK(rd_shard_open(&s, tmp_path("cap16.h5"), 0));
+  CHECK_OK(rd_shard_check_tokens(s, 504));
+  rd_shard_close(s);
+  static int64_t big[100];
+  f = edit_copy("sid_u64.h5");
+  retype(f, "/sample_id", H5T_STD_U64LE, big, H5T_NATIVE_INT64);
+  H5Fclose(f);
+  CHECK_ERR(rd_shard_open(&s, tmp_path("sid_u64.h5"), 0), "dataset /sample_id: holds unsigned 8-byte integers");
+  H5Eclear2(H5E_DEFAULT);
 }
 
 /* Files in dir whose name starts with prefix. */
@@ -641,7 +748,7 @@ static void cleanup(void) {
   if (tmpdir[0]) CHECK(system(cmd) == 0);
 }
 
-RD_TEST_MAIN("shard", RD_CASE(round_trips), RD_CASE(shard_set_by_global_index),
+RD_TEST_MAIN("shard", RD_CASE(round_trips), RD_CASE(shard_set_by_global_index), RD_CASE(token_and_type_checks),
              RD_CASE(slices_are_disjoint_and_cover), RD_CASE(errors_name_file_and_dataset),
              RD_CASE(shard_set_errors), RD_CASE(failed_writers_leave_nothing),
              RD_CASE(h5py_reads_our_files), RD_CASE(cleanup))
