@@ -77,6 +77,12 @@ expect_exit 1 "does not exist" "$REDIFF" generate "${set_[@]}" --run-dir "$run" 
 # 2. eval: 2 models asked, the missing one skipped; 4 rows; outputs valid,
 # with the blind control, intervals and the probe.
 expect_exit 1 "unknown mode 'greedy'" "$REDIFF" eval "${set_[@]}" --run-dir "$run" --set "eval.models=[base:greedy]"
+# A model of another image size is refused before it reads a byte of the
+# shards (it would misread every image), by eval and by draft alike.
+expect_exit 1 "eval-*.h5: 48 x 48 images, the config's model.image_size is 32" \
+  "$REDIFF" eval "${set_[@]}" --run-dir "$run" --set model.image_size=32
+expect_exit 1 "train-*.h5: 48 x 48 images, the config's model.image_size is 32" \
+  "$REDIFF" draft "${set_[@]}" --run-dir "$run" --round 1 --set model.image_size=32
 ev=(eval "${set_[@]}" --set "eval.models=[base, stage1:refine]" --set eval.n_samples=32 --set "eval.tokens_per_step=[1, 8]")
 "$REDIFF" "${ev[@]}" --run-dir "$run" >"$tmp/eval.out" 2>"$tmp/eval.err"
 grep -q "model stage1: no checkpoint" "$tmp/eval.err" || fail "missing model not noted"
