@@ -13,6 +13,7 @@
 #include "io/err.h"
 #include "io/fs.h"
 #include "io/h5check.h"
+#include "io/h5file.h"
 
 /* ---- attributes --------------------------------------------------------- */
 
@@ -199,6 +200,11 @@ int ck_open(const ck_comm *c, const char *path, hid_t *f) {
   RD_H5_GOTO(fapl = ck_fapl(c), st, out, "%s: file access list", path);
   RD_H5_GOTO(*f = H5Fopen(path, H5F_ACC_RDONLY, fapl), st, out,
              "%s: cannot open as HDF5 (truncated or not a checkpoint)", path);
+  st = rd_h5_check_contained(*f, path);
+  if (st < 0) {
+    H5Fclose(*f);
+    *f = -1;
+  }
 out:
   if (fapl >= 0) H5Pclose(fapl);
   return st;

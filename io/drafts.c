@@ -9,6 +9,7 @@
 #include "io/fs.h"
 #include "io/h5attr.h"
 #include "io/h5check.h"
+#include "io/h5file.h"
 #include "io/vocab.h"
 
 static const char *const edit_kind_names[RD_EDIT_KINDS] = {
@@ -91,7 +92,13 @@ static int open_read(const char *path, hid_t *f) {
   rd_h5_quiet();
   if (!rd_fs_exists(path)) return rd_err(RD_EINVAL, "%s: no such file", path);
   int rc = RD_H5(*f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT));
-  return rc < 0 ? rd_err_wrap(rc, "%s: not a readable HDF5 file", path) : RD_OK;
+  if (rc < 0) return rd_err_wrap(rc, "%s: not a readable HDF5 file", path);
+  rc = rd_h5_check_contained(*f, path);
+  if (rc < 0) {
+    H5Fclose(*f);
+    *f = -1;
+  }
+  return rc;
 }
 
 /* Creates the temporary file of path; finish() closes and commits it. */

@@ -12,6 +12,7 @@
 #include "io/fs.h"
 #include "io/h5attr.h"
 #include "io/h5check.h"
+#include "io/h5file.h"
 #include "io/shard_internal.h"
 #include "io/vocab.h"
 
@@ -206,6 +207,7 @@ static int shard_open(rd_shard *s, const char *path, uint64_t expect_hash) {
     rd_h5_inner_msg(inner, sizeof inner);
     return rd_err(RD_EINVAL, "not a readable HDF5 file (truncated or corrupt?): %s", inner);
   }
+  RD_TRY(rd_h5_check_contained(s->file, NULL)); /* rd_shard_open adds the path */
   RD_TRY(read_attrs(s, expect_hash));
   int has[RD_DS_N];
   RD_TRY(find_datasets(s, has));

@@ -254,6 +254,14 @@ static void test_mismatch(void) {
             "vocabulary hash 0123456789abcdef, this config's vocabulary has hash 1111222233334444");
   CHECK(got.config_yaml == NULL);
 
+  /* A checkpoint that links outside itself is refused before any read. */
+  hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+  CHECK(f >= 0 && H5Lcreate_external("/etc/hostname", "/x", f, "more", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+  H5Fclose(f);
+  got.vocab_hash = 0;
+  CHECK_ERR(rd_ckpt_load(path, a.t, a.n, &got, MPI_COMM_SELF),
+            "step-00000500.h5: /more is an external link to another file; rediff reads only data inside the file");
+
   /* A bad descriptor is named before anything is written. */
   a.t[0].split_axis = 0;
   a.t[0].slab_offset = 0;

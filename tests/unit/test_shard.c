@@ -444,6 +444,34 @@ static void poke_int(hid_t f, const char *name, size_t at, int32_t v) {
   free(buf);
 }
 
+/* A shard may not make rediff read another file: external storage, an
+ * external link, a soft link are refused when it is opened. */
+static void files_that_point_outside(void) {
+  rd_shard *s = NULL;
+  hid_t f = edit_copy("ext.h5");
+  CHECK(H5Ldelete(f, "/images", H5P_DEFAULT) >= 0);
+  hsize_t dims[4] = {100, 12, 12, 3};
+  hid_t sp = H5Screate_simple(4, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+  CHECK(H5Pset_external(dcpl, "pixels.raw", 0, 100 * 12 * 12 * 3) >= 0);
+  hid_t d = H5Dcreate2(f, "/images", H5T_STD_U8LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+  CHECK(d >= 0);
+  H5Dclose(d);
+  H5Pclose(dcpl);
+  H5Sclose(sp);
+  H5Fclose(f);
+  CHECK_ERR(rd_shard_open(&s, tmp_path("ext.h5"), 0),
+            "ext.h5: /images is stored in an external file (pixels.raw); rediff reads only data inside the file");
+  f = edit_copy("elink.h5");
+  CHECK(H5Lcreate_external("/etc/hostname", "/x", f, "extra", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+  H5Fclose(f);
+  CHECK_ERR(rd_shard_open(&s, tmp_path("elink.h5"), 0), "elink.h5: /extra is an external link to another file");
+  f = edit_copy("soft.h5");
+  CHECK(H5Lcreate_soft("/captions", f, "alias", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+  H5Fclose(f);
+  CHECK_ERR(rd_shard_open(&s, tmp_path("soft.h5"), 0), "soft.h5: /alias is a soft link");
+  H5Eclear2(H5E_DEFAULT);
+}
+
 /* Token ids, caption_len against the captions, and integer types that
  * would be clipped on read. */
 static void token_and_type_checks(void) {
@@ -748,7 +776,7 @@ static void cleanup(void) {
   if (tmpdir[0]) CHECK(system(cmd) == 0);
 }
 
-RD_TEST_MAIN("shard", RD_CASE(round_trips), RD_CASE(shard_set_by_global_index), RD_CASE(token_and_type_checks),
+RD_TEST_MAIN("shard", RD_CASE(round_trips), RD_CASE(shard_set_by_global_index), RD_CASE(token_and_type_checks), RD_CASE(files_that_point_outside),
              RD_CASE(slices_are_disjoint_and_cover), RD_CASE(errors_name_file_and_dataset),
              RD_CASE(shard_set_errors), RD_CASE(failed_writers_leave_nothing),
              RD_CASE(h5py_reads_our_files), RD_CASE(cleanup))
