@@ -404,6 +404,21 @@ static int loop(rd_trainer *t) {
     snprintf(extra, sizeof extra, "loss %.4f", loss);
     rd_progress_end(&prog, t->step, extra);
   }
+  /* A stage whose last steps were all skipped ends on a model its own loss
+   * could not score: marked done, the next stages would build on it. The
+   * count comes from the checkpoint too, so a resume at the end says the
+   * same. */
+  if (t->bad_steps > 0)
+    return rd_err(RD_ENUM,
+                  "%s: the last %" PRId64 " steps (to step %" PRId64 ") were non-finite and skipped; the stage is not "
+                  "marked done: lower train.lr (or fix the data) and resume from a checkpoint in %s older than these "
+                  "steps",
+                  t->spec.stage, t->bad_steps, t->step, t->ckpt_dir);
+  const float *p = t->model.params;
+  for (size_t i = 0; i < t->model.n_floats; i++)
+    if (!isfinite(p[i]))
+      return rd_err(RD_ENUM, "%s: parameter %zu of the final model is not finite; the stage is not marked done",
+                    t->spec.stage, i);
   return RD_OK;
 }
 

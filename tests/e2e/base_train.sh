@@ -86,7 +86,7 @@ cmp <(train_losses "$tmp/term_whole/logs/base.jsonl") <(train_losses "$tmp/term/
   || fail "the loss log after SIGTERM differs"
 
 # 3. Non-finite steps: skipped and logged; K in a row stop the run, the last
-#    good checkpoint intact.
+#    good checkpoint intact; a run that ends on skipped steps is not done.
 seed_data "$tmp/nan"
 RD_TEST_NAN_STEPS=3,4 "$REDIFF" "${run[@]}" --run-dir "$tmp/nan" --set base.steps=10 --set train.ckpt_every=5 \
   2>"$tmp/nan.err"
@@ -96,6 +96,15 @@ seed_data "$tmp/nan2"
 expect_exit 1 "3 non-finite steps in a row" env RD_TEST_NAN_STEPS=7,8,9 "$REDIFF" "${run[@]}" --run-dir "$tmp/nan2" \
   --set base.steps=10 --set train.ckpt_every=5 --set train.max_bad_steps=3
 [ "$(cat "$tmp/nan2/ckpt/base/LATEST")" = step-00000005.h5 ] || fail "the last good checkpoint is not the latest"
+# Fewer bad steps than max_bad_steps, but the run ends on them: not done,
+# neither now nor when started again at its last checkpoint.
+seed_data "$tmp/nan3"
+expect_exit 1 "the last 2 steps (to step 10) were non-finite and skipped; the stage is not marked done" \
+  env RD_TEST_NAN_STEPS=9,10 "$REDIFF" "${run[@]}" --run-dir "$tmp/nan3" --set base.steps=10 --set train.ckpt_every=5
+[ ! -e "$tmp/nan3/done/base" ] || fail "a stage that ended on non-finite steps was marked done"
+expect_exit 1 "the last 2 steps (to step 10) were non-finite" "$REDIFF" "${run[@]}" --run-dir "$tmp/nan3" \
+  --set base.steps=10 --set train.ckpt_every=5
+[ ! -e "$tmp/nan3/done/base" ] || fail "the resumed stage was marked done"
 
 # 4. A checkpoint of another shape is refused, naming the tensor and shapes.
 seed_data "$tmp/shape"
