@@ -19,7 +19,21 @@ int rd_signals_install(void) {
   sa.sa_flags = SA_RESTART;
   if (sigaction(SIGTERM, &sa, NULL) != 0 || sigaction(SIGUSR1, &sa, NULL) != 0)
     return rd_err(RD_EIO, "cannot install the stop-signal handlers: %s", strerror(errno));
+  /* Ctrl-C asks for the same orderly stop; SA_RESETHAND puts the default
+   * back once it is caught, so a second Ctrl-C ends the process at once. */
+  sa.sa_flags = SA_RESTART | SA_RESETHAND;
+  if (sigaction(SIGINT, &sa, NULL) != 0)
+    return rd_err(RD_EIO, "cannot install the SIGINT handler: %s", strerror(errno));
   return RD_OK;
+}
+
+const char *rd_signals_name(int sig) {
+  switch (sig) {
+  case SIGINT: return "SIGINT";
+  case SIGTERM: return "SIGTERM";
+  case SIGUSR1: return "SIGUSR1";
+  default: return "a signal";
+  }
 }
 
 int rd_signals_stop_requested(void) { return (int)rd_stop_signal; }

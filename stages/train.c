@@ -2,6 +2,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -297,10 +298,18 @@ static int train_step(rd_trainer *t, double *loss, double *gnorm, float *lr, int
 
 /* A stop request reaches the ranks at slightly different times; they agree
  * on it at each step so all checkpoint the same step. */
+/* Whether any rank was asked to stop: 0, a signal number (the largest any
+ * rank caught), or -1 for --stop-at. */
 static int stop_agreed(const rd_trainer *t) {
-  int64_t sig = rd_signals_stop_requested() != 0 || (t->spec.stop_at > 0 && t->step >= t->spec.stop_at);
-  if (t->env->grid.size > 1) rd_coll_allreduce_sum_i64(&t->env->grid.world, &sig, 1);
-  return sig > 0;
+  int64_t v[2] = {rd_signals_stop_requested(), t->spec.stop_at > 0 && t->step >= t->spec.stop_at};
+  if (t->env->grid.size > 1) {
+    /* the largest signal number, by summing one-hot counts of the three */
+    int64_t c[4] = {v[0] == SIGINT, v[0] == SIGUSR1, v[0] == SIGTERM, v[1]};
+    rd_coll_allreduce_sum_i64(&t->env->grid.world, c, 4);
+    v[0] = c[2] ? SIGTERM : c[1] ? SIGUSR1 : c[0] ? SIGINT : 0;
+    v[1] = c[3];
+  }
+  return v[0] ? (int)v[0] : v[1] ? -1 : 0;
 }
 
 int rd_train_eval_probe(rd_trainer *t, rd_probe_counts *image, rd_probe_counts *blind) {
@@ -395,8 +404,11 @@ static int loop(rd_trainer *t) {
     if (last || stop || (cfg->train.ckpt_every > 0 && t->step % cfg->train.ckpt_every == 0)) RD_TRY(save(t, loss));
     if (stop && !last) {
       if (t->env->is_root) rd_progress_end(&prog, t->step, "stopped");
-      return rd_err(RD_ESTOP, "%s: stopped by signal at step %" PRId64 " after a checkpoint; run it again to resume",
-                    t->spec.stage, t->step);
+      if (stop < 0)
+        return rd_err(RD_ESTOP, "%s: stopped at step %" PRId64 " (--stop-at) after a checkpoint; run it again to resume",
+                      t->spec.stage, t->step);
+      return rd_err(RD_ESTOP, "%s: stopped by %s at step %" PRId64 " after a checkpoint; run it again to resume",
+                    t->spec.stage, rd_signals_name(stop), t->step);
     }
   }
   if (t->env->is_root) {

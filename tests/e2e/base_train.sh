@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # rediff base end to end: the held-out loss falls on configs/tiny.yaml;
-# a run stopped (by --stop-at or SIGTERM) and resumed equals an uninterrupted
+# a run stopped (by --stop-at, SIGTERM or SIGINT) and resumed equals an uninterrupted
 # one bitwise, parameters, optimizer state and loss log; non-finite steps are
 # skipped and stop the run after train.max_bad_steps; a checkpoint of another
 # shape is refused naming the tensor; the embedded config reads the same in
@@ -58,7 +58,8 @@ run=(base -c "$cfg" "${small_data[@]}" "${small_model[@]}" --set base.steps=60 -
 seed_data "$tmp/whole"
 "$REDIFF" "${run[@]}" --run-dir "$tmp/whole" 2>/dev/null
 seed_data "$tmp/cut"
-expect_exit 3 "step 30: checkpoint" "$REDIFF" "${run[@]}" --run-dir "$tmp/cut" --stop-at 30
+expect_exit 3 "base: stopped at step 30 (--stop-at) after a checkpoint" "$REDIFF" "${run[@]}" --run-dir "$tmp/cut" \
+  --stop-at 30
 [ ! -f "$tmp/cut/done/base" ] || fail "a stopped stage wrote its done marker"
 "$REDIFF" "${run[@]}" --run-dir "$tmp/cut" 2>"$tmp/resume.err"
 grep -q "resuming from .*step-00000030.h5 at step 30" "$tmp/resume.err" || { cat "$tmp/resume.err"; fail "did not resume at 30"; }
@@ -77,13 +78,25 @@ kill -TERM $pid
 rc=0
 wait $pid || rc=$?
 [ $rc = 3 ] || { cat "$tmp/term.err"; fail "SIGTERM: exit $rc, want 3"; }
-grep -q "stopped by signal at step" "$tmp/term.err" || fail "no stop message"
+grep -q "stopped by SIGTERM at step" "$tmp/term.err" || fail "no stop message"
 "$REDIFF" "${long[@]}" --run-dir "$tmp/term" 2>/dev/null
 seed_data "$tmp/term_whole"
 "$REDIFF" "${long[@]}" --run-dir "$tmp/term_whole" 2>/dev/null
 compare_ckpt "$(latest_ckpt "$tmp/term_whole")" "$(latest_ckpt "$tmp/term")"
 cmp <(train_losses "$tmp/term_whole/logs/base.jsonl") <(train_losses "$tmp/term/logs/base.jsonl") \
   || fail "the loss log after SIGTERM differs"
+# Ctrl-C (SIGINT) stops the same way: checkpoint, exit 3, a bitwise resume.
+seed_data "$tmp/int"
+"$REDIFF" "${long[@]}" --run-dir "$tmp/int" 2>"$tmp/int.err" &
+pid=$!
+for _ in $(seq 100); do grep -q '"step":5,' "$tmp/int/logs/base.jsonl" 2>/dev/null && break; sleep 0.1; done
+kill -INT $pid
+rc=0
+wait $pid || rc=$?
+[ $rc = 3 ] || { cat "$tmp/int.err"; fail "SIGINT: exit $rc, want 3"; }
+grep -q "stopped by SIGINT at step" "$tmp/int.err" || fail "no SIGINT stop message"
+"$REDIFF" "${long[@]}" --run-dir "$tmp/int" 2>/dev/null
+compare_ckpt "$(latest_ckpt "$tmp/term_whole")" "$(latest_ckpt "$tmp/int")"
 
 # 3. Non-finite steps: skipped and logged; K in a row stop the run, the last
 #    good checkpoint intact; a run that ends on skipped steps is not done.

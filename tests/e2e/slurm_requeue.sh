@@ -44,7 +44,7 @@ grep -q "stage exited with 3" "$out" || fail "stage did not exit 3"
 grep -q "requeueing the job to resume from the checkpoint" "$out" || fail "no requeue"
 grep -q "start on .*, restart 1" "$out" || fail "no second run"
 grep -q "stage exited with 0" "$out" || fail "second run did not finish"
-stop_step=$(sed -n 's/^rediff: base: stopped by signal at step \([0-9]*\) .*/\1/p' "$err" | head -1)
+stop_step=$(sed -n 's/^rediff: base: stopped by SIGUSR1 at step \([0-9]*\) .*/\1/p' "$err" | head -1)
 resume_step=$(sed -n 's/^base: resuming from .* at step \([0-9]*\) .*$/\1/p' "$err")
 [ -n "$stop_step" ] && [ "$stop_step" = "$resume_step" ] || fail "stopped at '$stop_step' but resumed at '$resume_step'"
 grep -q "^base: step $stop_step: checkpoint " "$err" || fail "no checkpoint at the stop"
