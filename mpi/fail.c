@@ -17,7 +17,8 @@ _Noreturn void rd_mpi_fatal(const char *msg, int exit_code) {
     MPI_Comm_size(MPI_COMM_WORLD, &size);
   }
   if (exit_code == 0) exit_code = 1;
-  fprintf(stderr, "rediff: rank %d: %s\n", rank, msg ? msg : "fatal error");
+  if (size > 1) fprintf(stderr, "rediff: rank %d: %s\n", rank, msg ? msg : "fatal error");
+  else fprintf(stderr, "rediff: %s\n", msg ? msg : "fatal error");
   fflush(stderr);
   fflush(stdout);
   /* Other ranks may be blocked in a collective waiting for this one: only
@@ -48,5 +49,7 @@ int rd_mpi_agree(const rd_grid *g, int status, int *failed_rank) {
   if (g->size > 1) RD_MPI(MPI_Bcast(&rep, (int)sizeof rep, MPI_BYTE, first, g->world.mpi));
   rep.msg[sizeof rep.msg - 1] = '\0';
   if (failed_rank) *failed_rank = first;
+  /* One process: the message is already its own, with no rank to name. */
+  if (g->size == 1) return status;
   return rd_err(rep.code, "rank %d failed: %s", first, rep.msg);
 }

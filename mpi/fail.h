@@ -23,7 +23,8 @@ _Noreturn void rd_mpi_fatal(const char *msg, int exit_code);
 /* Collective over the world. Each rank passes its status (0 or a negative
  * RD_E* code, its message in the error facility). Returns 0 on every rank when
  * all passed 0; otherwise on EVERY rank the status of the lowest failing rank
- * R with the message "rank R failed: <R's message>" (sent from R), and
+ * R with the message "rank R failed: <R's message>" (sent from R; a job of
+ * one rank keeps its own status and message, with no rank to name), and
  * *failed_rank = R when failed_rank is not NULL (-1 when all passed). The
  * lowest failing rank's code is returned rather than the numerically lowest
  * code so that the code and the message always belong together. Returns

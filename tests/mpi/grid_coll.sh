@@ -25,6 +25,6 @@ expect_fatal 15 "fatal on rank 3 of 4" "rediff: rank 3: deliberate failure for t
 expect_fatal 15 "fatal on rank 3 of 4, launcher not killing on exit" \
   "rediff: rank 3: deliberate failure for the test" \
   mpirun --mca orte_abort_on_non_zero_status 0 -np 4 --oversubscribe "$BIN" fatal
-expect_fatal 15 "fatal in a singleton" "rediff: rank 0: deliberate failure for the test" \
+expect_fatal 15 "fatal in a singleton" "rediff: deliberate failure for the test" \
   "$BIN" fatal
 echo "grid_coll.sh: all passed"
