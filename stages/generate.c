@@ -190,11 +190,19 @@ static int run(rd_stage_env *env, const rd_cli *cli, const rd_decode_opts *o_in)
   double dt = rd_time_now() - t0;
   if (s == RD_OK) {
     char text[8192];
-    s = rd_vocab_decode(&env->vocab, out, rd_decode_caption_len(out, L, RD_TOK_EOS), 1, text, sizeof text);
+    int n_words = rd_decode_caption_len(out, L, RD_TOK_EOS);
+    s = rd_vocab_decode(&env->vocab, out, n_words, 1, text, sizeof text);
     if (s == RD_OK) {
       printf("%s\n", text);
       fprintf(stderr, "generate: %s (step %lld), %s, %d steps, %" PRId64 " forward passes, %.3f s\n", loaded, step,
               rd_decode_mode_name(o.mode), o.steps, dout.forward_passes, dt);
+      /* An empty line alone would look like a failure of the command. */
+      if (n_words == 0)
+        fprintf(stderr, "generate: the caption is empty: its first token is [EOS]%s\n",
+                o.mode == RD_DECODE_REFINE
+                    ? "; refine decoding re-judges every position, which only a model trained with revision "
+                      "(stage1, stage2) can do: try --mode remask for base and mask models"
+                    : "");
       if (shard && rd_vocab_decode(&env->vocab, sb.captions, L, 1, text, sizeof text) == RD_OK)
         fprintf(stderr, "reference: %s\n", text);
     }

@@ -56,6 +56,11 @@ done
 [ "$(grep -o 'unmasked ([0-9]*)' "$tmp/t7.txt" | tr -dc '0-9\n' | paste -sd,)" = 10,9,9,9,9,9,9 ] \
   || fail "unmasked per step with 7 steps"
 [ -z "$(grep 'changed (' "$tmp/t7.txt" | grep -v 'changed (0)')" ] || fail "remask changed a token"
+# an empty caption is said to be empty, not printed as a bare empty line
+"$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$ckpt" --shard "$shard" --index 2 --steps 6 \
+  --mode remask --caption "[EOS] _" >"$tmp/empty.out" 2>"$tmp/empty.err"
+[ "$(cat "$tmp/empty.out")" = "" ] || fail "an [EOS]-first caption printed words"
+grep -q "the caption is empty: its first token is \[EOS\]" "$tmp/empty.err" || fail "an empty caption is not explained"
 # a starting caption: remask keeps the given words, 60 masked positions to fill
 "$REDIFF" generate "${set_[@]}" --run-dir "$run" --ckpt "$ckpt" --shard "$shard" --index 2 --steps 6 \
   --mode remask --caption "there are _ objects" --trajectory "$tmp/c.txt" >/dev/null 2>&1
