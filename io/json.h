@@ -1,41 +1,56 @@
-/* A small JSON reader (RFC 8259: objects, arrays, strings with every
- * escape, numbers, true, false, null) and a string quoter, for the command
- * expert's JSON-lines protocol (docs/expert-protocol.md). Values form a tree
- * of nodes owned by the root; strings are decoded to UTF-8. */
+/* JSON through libjansson, with rediff's status codes: every file and line
+ * of JSON that rediff writes is a json_t dumped here (so every string is
+ * escaped), and every one it reads is parsed here (so bad input is named by
+ * file, line and column). Values are jansson's json_t; callers use jansson's
+ * own API to read them (json_object_get, json_unpack_ex, ...) and
+ * json_decref to free them.
+ *
+ * Writers pass jansson's dump flags: JSON_PRESERVE_ORDER always (keys in the
+ * order they were added), JSON_COMPACT for JSON lines, JSON_INDENT(2) for
+ * whole files, and JSON_REAL_PRECISION(n) for the significant digits of
+ * numbers (jansson writes them as "%.<n>g", with ".0" added to integral
+ * values so they read back as numbers with a fraction, and the exponent
+ * without "+" and leading zeros: 1e30, 1e-5). */
 #ifndef RD_IO_JSON_H
 #define RD_IO_JSON_H
 
+#include <jansson.h>
 #include <stddef.h>
 
-typedef enum {
-  RD_JSON_NULL,
-  RD_JSON_FALSE,
-  RD_JSON_TRUE,
-  RD_JSON_NUMBER,
-  RD_JSON_STRING,
-  RD_JSON_ARRAY,
-  RD_JSON_OBJECT
-} rd_json_type;
+/* Parses text[n] as exactly one JSON value of any type (whitespace around it
+ * allowed; "\u0000" in a string is refused). name and line say where text
+ * comes from: a file and the line text starts at (1 for a whole file, the
+ * line number for one line of a JSON-lines file). Bad input gives RD_EINVAL
+ * with "NAME:LINE:COLUMN: bad JSON: <jansson's message>" (RD_ENOMEM when
+ * memory ran out). *out is the new value, or NULL on error. */
+int rd_json_parse(const char *text, size_t n, const char *name, int line, json_t **out);
 
-typedef struct rd_json {
-  rd_json_type type;
-  double num;             /* NUMBER */
-  char *str;              /* STRING: decoded, NUL-terminated (may hold NULs: see len) */
-  size_t len;             /* STRING: bytes */
-  char *key;              /* member name when the parent is an object */
-  struct rd_json *child;  /* ARRAY, OBJECT: first element */
-  struct rd_json *next;   /* next element of the parent */
-} rd_json;
+/* json_pack(fmt, ...) into *out (a new reference). A value that cannot be
+ * made (a string that is not UTF-8, a non-finite "f", a NULL "o") gives
+ * RD_EINVAL, memory RD_ENOMEM, with "cannot make the JSON of WHAT: ...".
+ * As in jansson, "o" arguments are stolen, "s?" and "o?" turn NULL into
+ * null. */
+int rd_json_pack(json_t **out, const char *what, const char *fmt, ...);
 
-/* Parses exactly one value (surrounding whitespace allowed) from text[n].
- * Errors (RD_EINVAL) say what was wrong and at which byte; nesting deeper
- * than 64 is refused. Free the result with rd_json_free. */
-int rd_json_parse(const char *text, size_t n, rd_json **root);
-void rd_json_free(rd_json *v);
-/* The member named key of an object (the last one if repeated), or NULL. */
-const rd_json *rd_json_get(const rd_json *obj, const char *key);
-/* Appends s as a quoted JSON string to out[cap] at *len (control
- * characters, quote and backslash escaped); RD_EINVAL when it does not fit. */
-int rd_json_quote(const char *s, char *out, size_t cap, size_t *len);
+/* Packs one value as rd_json_pack does and adds it to to: under key when to
+ * is an object (a key already there is RD_ESTATE: keys are written once),
+ * at the end when to is an array (key NULL). Errors name what; "o"
+ * arguments are taken also on error. */
+int rd_json_add(json_t *to, const char *key, const char *what, const char *fmt, ...);
+
+/* v as a number rounded as printf("%.*f", decimals, v) rounds it, or null
+ * when v is not finite; a new reference, NULL only when memory ran out.
+ * Dumped with JSON_REAL_PRECISION(15) it reads back as the printf text
+ * does (up to 15 significant digits: DBL_DIG). */
+json_t *rd_json_fixed(double v, int decimals);
+/* The same for printf("%.*g", digits, v). */
+json_t *rd_json_sig(double v, int digits);
+
+/* v as text (jansson's json_dumps with flags), ended by a newline:
+ * *text is malloc'd, *n its length. Errors name what. */
+int rd_json_dump(const json_t *v, size_t flags, const char *what, char **text, size_t *n);
+
+/* rd_json_dump into path, written atomically (io/fs.h). */
+int rd_json_write_atomic(const char *path, const json_t *v, size_t flags);
 
 #endif

@@ -1,57 +1,19 @@
 #include "io/metrics.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "io/err.h"
 #include "io/fs.h"
+#include "io/json.h"
 
 /* ---- metrics ------------------------------------------------------------ */
-
-static int put(char *buf, size_t n, size_t *len, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int put(char *buf, size_t n, size_t *len, const char *fmt, ...) {
-  if (*len >= n) return -1;
-  va_list ap;
-  va_start(ap, fmt);
-  int k = vsnprintf(buf + *len, n - *len, fmt, ap);
-  va_end(ap);
-  if (k < 0 || (size_t)k >= n - *len) {
-    *len = n - 1;
-    return -1;
-  }
-  *len += (size_t)k;
-  return 0;
-}
-
-/* s escaped for inside a JSON string, without the quotes. */
-static int json_esc(char *buf, size_t n, size_t *len, const char *s) {
-  for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++) {
-    int r;
-    switch (*p) {
-    case '"': r = put(buf, n, len, "\\\""); break;
-    case '\\': r = put(buf, n, len, "\\\\"); break;
-    case '\n': r = put(buf, n, len, "\\n"); break;
-    case '\r': r = put(buf, n, len, "\\r"); break;
-    case '\t': r = put(buf, n, len, "\\t"); break;
-    default:
-      /* Other control bytes as \u escapes; UTF-8 passes through. */
-      r = *p < 0x20 || *p == 0x7f ? put(buf, n, len, "\\u%04x", *p) : put(buf, n, len, "%c", *p);
-    }
-    if (r < 0) return -1;
-  }
-  return 0;
-}
-
-int rd_json_str(char *buf, size_t n, size_t *len, const char *s) {
-  if (put(buf, n, len, "\"") < 0 || json_esc(buf, n, len, s) < 0) return -1;
-  return put(buf, n, len, "\"");
-}
 
 /* A killed writer may leave a last line without its newline. */
 static int ends_cut(const char *path) {
@@ -84,44 +46,45 @@ static int reserved(const char *k) {
   return !strcmp(k, "step") || !strcmp(k, "stage") || !strcmp(k, "kind");
 }
 
+/* Adds kv to the line o: a non-finite number as null with its flag. */
+static int add_kv(json_t *o, const rd_kv *kv, const char *path) {
+  switch (kv->kind) {
+  case RD_KV_INT: return rd_json_add(o, kv->key, path, "I", (json_int_t)kv->i);
+  case RD_KV_BOOL: return rd_json_add(o, kv->key, path, "b", (int)kv->i);
+  case RD_KV_STR: return rd_json_add(o, kv->key, path, "s", kv->s ? kv->s : "");
+  case RD_KV_NUM: {
+    if (isfinite(kv->d)) return rd_json_add(o, kv->key, path, "f", kv->d);
+    char flag[256];
+    if ((size_t)snprintf(flag, sizeof flag, "%s_nonfinite", kv->key) >= sizeof flag)
+      return rd_err(RD_EINVAL, "metrics %s: key %.40s... is too long", path, kv->key);
+    RD_TRY(rd_json_add(o, kv->key, path, "n"));
+    return rd_json_add(o, flag, path, "s", isnan(kv->d) ? "nan" : kv->d > 0 ? "inf" : "-inf");
+  }
+  default: return rd_err(RD_EINVAL, "metrics %s: key %s has no kind", path, kv->key);
+  }
+}
+
 int rd_metrics_write(rd_metrics *m, int64_t step, const char *kind, const rd_kv *kv, int n) {
   if (!m->f) return rd_err(RD_ESTATE, "metrics file %s is not open", m->path);
-  char buf[8192];
-  size_t len = 0;
-  int bad = put(buf, sizeof buf, &len, "{\"step\":%" PRId64 ",\"stage\":", step);
-  bad |= rd_json_str(buf, sizeof buf, &len, m->stage);
-  bad |= put(buf, sizeof buf, &len, ",\"kind\":");
-  bad |= rd_json_str(buf, sizeof buf, &len, kind);
-  for (int i = 0; i < n && !bad; i++) {
+  for (int i = 0; i < n; i++)
     if (!kv[i].key || reserved(kv[i].key))
       return rd_err(RD_EINVAL, "metrics %s: key \"%s\" is reserved or missing", m->path,
                     kv[i].key ? kv[i].key : "(null)");
-    bad |= put(buf, sizeof buf, &len, ",");
-    bad |= rd_json_str(buf, sizeof buf, &len, kv[i].key);
-    bad |= put(buf, sizeof buf, &len, ":");
-    switch (kv[i].kind) {
-    case RD_KV_INT: bad |= put(buf, sizeof buf, &len, "%" PRId64, kv[i].i); break;
-    case RD_KV_BOOL: bad |= put(buf, sizeof buf, &len, "%s", kv[i].i ? "true" : "false"); break;
-    case RD_KV_STR: bad |= rd_json_str(buf, sizeof buf, &len, kv[i].s); break;
-    case RD_KV_NUM:
-      /* %.9g round-trips a float exactly and keeps lines short. */
-      if (isfinite(kv[i].d)) {
-        bad |= put(buf, sizeof buf, &len, "%.9g", kv[i].d);
-      } else {
-        const char *what = isnan(kv[i].d) ? "nan" : kv[i].d > 0 ? "inf" : "-inf";
-        bad |= put(buf, sizeof buf, &len, "null,\"");
-        bad |= json_esc(buf, sizeof buf, &len, kv[i].key);
-        bad |= put(buf, sizeof buf, &len, "_nonfinite\":\"%s\"", what);
-      }
-      break;
-    default: return rd_err(RD_EINVAL, "metrics %s: key %s has no kind", m->path, kv[i].key);
-    }
-  }
-  bad |= put(buf, sizeof buf, &len, "}\n");
-  if (bad) return rd_err(RD_EINVAL, "metrics %s: a line of step %" PRId64 " is longer than %zu bytes", m->path, step, sizeof buf);
-  if (fwrite(buf, 1, len, m->f) != len || fflush(m->f) != 0)
-    return rd_err(RD_EIO, "cannot write metrics file %s: %s", m->path, strerror(errno));
-  return RD_OK;
+  json_t *o = NULL;
+  int s = rd_json_pack(&o, m->path, "{s:I, s:s, s:s}", "step", (json_int_t)step, "stage", m->stage, "kind",
+                       kind ? kind : "");
+  for (int i = 0; i < n && s == RD_OK; i++) s = add_kv(o, &kv[i], m->path);
+  char *line = NULL;
+  size_t len = 0;
+  /* One object a line; %.9g round-trips a float exactly and keeps lines
+   * short. */
+  if (s == RD_OK)
+    s = rd_json_dump(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9), m->path, &line, &len);
+  json_decref(o);
+  if (s == RD_OK && (fwrite(line, 1, len, m->f) != len || fflush(m->f) != 0))
+    s = rd_err(RD_EIO, "cannot write metrics file %s: %s", m->path, strerror(errno));
+  free(line);
+  return s;
 }
 
 void rd_metrics_close(rd_metrics *m) {
@@ -159,6 +122,24 @@ static void fmt_time(char *buf, size_t n, double s) {
   long t = (long)(s + 0.5);
   if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
   else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+/* Appends printf output to buf[n] at *len; -1 (buf ends at the cut) when it
+ * does not fit. */
+static int put(char *buf, size_t n, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int put(char *buf, size_t n, size_t *len, const char *fmt, ...) {
+  if (*len >= n) return -1;
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(buf + *len, n - *len, fmt, ap);
+  va_end(ap);
+  if (k < 0 || (size_t)k >= n - *len) {
+    *len = n - 1;
+    return -1;
+  }
+  *len += (size_t)k;
+  return 0;
 }
 
 /* "450/1000 45% 12.3/s ETA 0:45" (or, at the end, "in 1:21"). */

@@ -1,7 +1,8 @@
 /* Metrics as JSON lines, and progress for long work (docs/logs.md).
  *
- * A metrics file holds one JSON object per line, each starting with "step"
- * and "stage", flushed as it is written so a killed run keeps its log:
+ * A metrics file holds one JSON object per line (io/json.h, compact, numbers
+ * to 9 significant digits), each starting with "step", "stage" and "kind",
+ * flushed as it is written so a killed run keeps its log:
  *   {"step":100,"stage":"base","kind":"train","loss":2.31,"lr":0.0003}
  * JSON has no NaN or Inf: such a value is written as null with a flag beside
  * it ("loss":null,"loss_nonfinite":"nan").
@@ -42,7 +43,9 @@ typedef struct {
  * parses. */
 int rd_metrics_open(rd_metrics *m, const char *path, const char *stage, int append);
 /* Writes {"step":S,"stage":"...","kind":"...", kv...} and flushes it. The
- * keys step, stage and kind are reserved. */
+ * keys step, stage and kind are reserved; every key is given once (and a
+ * number's key K not beside a key K_nonfinite). A NULL kind or string value
+ * is written as "". Strings must be UTF-8 (RD_EINVAL otherwise). */
 int rd_metrics_write(rd_metrics *m, int64_t step, const char *kind, const rd_kv *kv, int n);
 void rd_metrics_close(rd_metrics *m);
 
@@ -50,10 +53,6 @@ void rd_metrics_close(rd_metrics *m);
 #define RD_METRICS(m, step, kind, ...)                                         \
   rd_metrics_write((m), (step), (kind), (const rd_kv[]){__VA_ARGS__},          \
                    (int)(sizeof((const rd_kv[]){__VA_ARGS__}) / sizeof(rd_kv)))
-
-/* Appends s to buf (at *len, capacity n) as a JSON string with quotes;
- * returns 0, or -1 when it does not fit (buf then ends at the cut). */
-int rd_json_str(char *buf, size_t n, size_t *len, const char *s);
 
 /* ---- progress ----------------------------------------------------------- */
 

@@ -14,6 +14,7 @@
 
 #include "io/err.h"
 #include "io/fs.h"
+#include "io/json.h"
 #include "io/metrics.h"
 #include "io/plot.h"
 #include "io/shard.h"
@@ -198,55 +199,71 @@ static int run_probe(eval_ctx *c, const char *model) {
   return RD_OK;
 }
 
-/* A probe accuracy as JSON: null where nothing was asked. */
-static void json_acc(FILE *f, const rd_probe_counts *pc) {
-  fputc('{', f);
-  for (int k = 0; k < RD_PROBE_KINDS; k++) {
-    double a = rd_probe_accuracy(pc, k);
-    fprintf(f, "%s\"%s\": ", k ? ", " : "", rd_probe_kind_name(k));
-    if (isnan(a)) fputs("null", f);
-    else fprintf(f, "%.6f", a);
-  }
-  fputc('}', f);
+/* The numbers of results.json keep the digits they have always had (%.6f
+ * for scores, %.3f for speeds, %.3g for the margin): rows compared between
+ * runs then differ only where a score does. Not finite: null. */
+#define F6(x) rd_json_fixed((x), 6)
+#define F3(x) rd_json_fixed((x), 3)
+#define RD_RESULTS_FLAGS (JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+
+/* A probe accuracy per kind: null where nothing was asked. */
+static int json_acc(const rd_probe_counts *pc, const char *path, json_t **out) {
+  RD_TRY(rd_json_pack(out, path, "{}"));
+  int s = RD_OK;
+  for (int k = 0; k < RD_PROBE_KINDS && s == RD_OK; k++)
+    s = rd_json_add(*out, rd_probe_kind_name(k), path, "o", F6(rd_probe_accuracy(pc, k)));
+  if (s < 0) json_decref(*out), *out = NULL;
+  return s;
+}
+
+static int json_row(const row *r, const char *path, json_t **out) {
+  return rd_json_pack(
+      out, path,
+      "{s:s, s:s, s:i, s:i, s:i, s:o, s:[oo], s:o, s:[oo], s:o, s:o, s:o, s:o, s:o, s:[oo], s:o, s:[oo], s:o, s:o, "
+      "s:o, s:o, s:o, s:o}",
+      "model", r->model, "mode", r->mode, "tokens_per_step", r->tps, "steps", r->steps, "n_samples", r->n, "f1",
+      F6(r->sc.f1), "f1_ci", F6(r->ci.f1_lo), F6(r->ci.f1_hi), "f1_blind", F6(r->blind.f1), "f1_blind_ci",
+      F6(r->ci_blind.f1_lo), F6(r->ci_blind.f1_hi), "factuality", F6(r->sc.factuality), "coverage",
+      F6(r->sc.coverage), "factuality_blind", F6(r->blind.factuality), "coverage_blind", F6(r->blind.coverage),
+      "syntax", F6(r->sc.syntax), "syntax_ci", F6(r->ci.syntax_lo), F6(r->ci.syntax_hi), "syntax_blind",
+      F6(r->blind.syntax), "syntax_blind_ci", F6(r->ci_blind.syntax_lo), F6(r->ci_blind.syntax_hi), "repetition",
+      F6(r->sc.repetition), "bleu4", F6(r->sc.bleu4), "cider", F6(r->sc.cider), "captions_per_s",
+      F3(r->captions_per_s), "forward_passes_per_s", F3(r->forward_per_s), "min_margin",
+      rd_json_sig(isfinite(r->min_margin) ? r->min_margin : 1e30, 3));
 }
 
 static int write_json(const eval_ctx *c, const char *path) {
-  char *buf = NULL;
-  size_t n = 0;
-  FILE *f = open_memstream(&buf, &n);
-  if (!f) return rd_err(RD_ENOMEM, "out of memory writing %s", path);
-  fprintf(f, "{\"n_samples\": %" PRId64 ", \"gen_len\": %d, \"blind\": \"another sample's image\", "
-             "\"interval\": \"95%% percentile bootstrap over images, %d resamples\", \"skipped\": [",
-          c->n, c->L, c->env->cfg.eval.bootstrap);
-  for (int i = 0; i < c->n_skipped; i++) fprintf(f, "%s\"%s\"", i ? ", " : "", c->skipped[i]);
-  fprintf(f, "],\n \"rows\": [\n");
-  for (int i = 0; i < c->n_rows; i++) {
-    const row *r = &c->rows[i];
-    fprintf(f,
-            "  {\"model\": \"%s\", \"mode\": \"%s\", \"tokens_per_step\": %d, \"steps\": %d, \"n_samples\": %d, "
-            "\"f1\": %.6f, \"f1_ci\": [%.6f, %.6f], \"f1_blind\": %.6f, \"f1_blind_ci\": [%.6f, %.6f], "
-            "\"factuality\": %.6f, \"coverage\": %.6f, \"factuality_blind\": %.6f, \"coverage_blind\": %.6f, "
-            "\"syntax\": %.6f, \"syntax_ci\": [%.6f, %.6f], \"syntax_blind\": %.6f, \"syntax_blind_ci\": [%.6f, %.6f], "
-            "\"repetition\": %.6f, \"bleu4\": %.6f, \"cider\": %.6f, \"captions_per_s\": %.3f, "
-            "\"forward_passes_per_s\": %.3f, \"min_margin\": %.3g}%s\n",
-            r->model, r->mode, r->tps, r->steps, r->n, r->sc.f1, r->ci.f1_lo, r->ci.f1_hi, r->blind.f1,
-            r->ci_blind.f1_lo, r->ci_blind.f1_hi, r->sc.factuality, r->sc.coverage, r->blind.factuality,
-            r->blind.coverage, r->sc.syntax, r->ci.syntax_lo, r->ci.syntax_hi, r->blind.syntax, r->ci_blind.syntax_lo,
-            r->ci_blind.syntax_hi, r->sc.repetition, r->sc.bleu4, r->sc.cider, r->captions_per_s, r->forward_per_s,
-            isfinite(r->min_margin) ? r->min_margin : 1e30, i + 1 < c->n_rows ? "," : "");
+  json_t *skipped = NULL, *rows = NULL, *probes = NULL, *root = NULL;
+  int s = rd_json_pack(&skipped, path, "[]");
+  if (s == RD_OK) s = rd_json_pack(&rows, path, "[]");
+  if (s == RD_OK) s = rd_json_pack(&probes, path, "[]");
+  for (int i = 0; i < c->n_skipped && s == RD_OK; i++) s = rd_json_add(skipped, NULL, path, "s", c->skipped[i]);
+  for (int i = 0; i < c->n_rows && s == RD_OK; i++) {
+    json_t *r;
+    s = json_row(&c->rows[i], path, &r);
+    if (s == RD_OK) s = rd_json_add(rows, NULL, path, "o", r);
   }
-  fprintf(f, " ],\n \"probe\": [\n");
-  for (int i = 0; i < c->n_probes; i++) {
-    fprintf(f, "  {\"model\": \"%s\", \"image\": ", c->probes[i].model);
-    json_acc(f, &c->probes[i].image);
-    fprintf(f, ", \"blind\": ");
-    json_acc(f, &c->probes[i].blind);
-    fprintf(f, "}%s\n", i + 1 < c->n_probes ? "," : "");
+  for (int i = 0; i < c->n_probes && s == RD_OK; i++) {
+    json_t *image = NULL, *blind = NULL;
+    s = json_acc(&c->probes[i].image, path, &image);
+    if (s == RD_OK) s = json_acc(&c->probes[i].blind, path, &blind);
+    if (s == RD_OK)
+      s = rd_json_add(probes, NULL, path, "{s:s, s:o, s:o}", "model", c->probes[i].model, "image", image, "blind",
+                      blind);
+    else json_decref(image);
   }
-  fprintf(f, " ]}\n");
-  fclose(f);
-  int s = buf ? rd_fs_write_atomic(path, buf, n) : rd_err(RD_ENOMEM, "out of memory writing %s", path);
-  free(buf);
+  char interval[96];
+  snprintf(interval, sizeof interval, "95%% percentile bootstrap over images, %d resamples",
+           c->env->cfg.eval.bootstrap);
+  /* The pack takes the three arrays, also when it fails. */
+  if (s == RD_OK)
+    s = rd_json_pack(&root, path, "{s:I, s:i, s:s, s:s, s:o, s:o, s:o}", "n_samples", (json_int_t)c->n, "gen_len", c->L,
+                     "blind", "another sample's image", "interval", interval, "skipped", skipped, "rows", rows,
+                     "probe", probes);
+  else
+    json_decref(skipped), json_decref(rows), json_decref(probes);
+  if (s == RD_OK) s = rd_json_write_atomic(path, root, RD_RESULTS_FLAGS);
+  json_decref(root);
   return s;
 }
 

@@ -229,18 +229,27 @@ static int by_start(const void *a, const void *b) {
   return x->start - y->start;
 }
 
+/* Whether the reply j (NULL: none) carries the request's id. */
+static int same_id(const json_t *j, int64_t id) {
+  const json_t *jid = json_object_get(j, "id");
+  return json_is_number(jid) && json_number_value(jid) == (double)id;
+}
+
 /* A parsed reply into o; RD_DROP_NONE or the reason it is unusable. */
-static int interpret(const rd_json *j, int64_t id, const rd_vocab *v, const int32_t *draft, int n, rd_expert_out *o) {
-  const rd_json *jid = rd_json_get(j, "id"), *right = rd_json_get(j, "right"), *edits = rd_json_get(j, "edits");
-  if (!jid || jid->type != RD_JSON_NUMBER || jid->num != (double)id) return RD_DROP_MALFORMED;
+static int interpret(const json_t *j, int64_t id, const rd_vocab *v, const int32_t *draft, int n, rd_expert_out *o) {
+  const json_t *edits = json_object_get(j, "edits");
+  if (!same_id(j, id)) return RD_DROP_MALFORMED;
   rd_expert_out_clear(o);
-  if (right && right->type == RD_JSON_TRUE) return RD_DROP_NONE;
-  if (!edits || edits->type != RD_JSON_ARRAY) return RD_DROP_MALFORMED;
+  if (json_is_true(json_object_get(j, "right"))) return RD_DROP_NONE;
+  if (!json_is_array(edits)) return RD_DROP_MALFORMED;
   int32_t org[RD_WORDS_MAX], tgt[RD_WORDS_MAX];
-  for (const rd_json *e = edits->child; e; e = e->next) {
-    const rd_json *jo = rd_json_get(e, "org"), *jt = rd_json_get(e, "target"), *jk = rd_json_get(e, "kind");
-    if (!jo || !jt || jo->type != RD_JSON_STRING || jt->type != RD_JSON_STRING) return RD_DROP_MALFORMED;
-    int no = split_words(v, jo->str, org, RD_WORDS_MAX), nt = split_words(v, jt->str, tgt, RD_WORDS_MAX);
+  size_t i;
+  const json_t *e;
+  json_array_foreach(edits, i, e) {
+    const json_t *jo = json_object_get(e, "org"), *jt = json_object_get(e, "target"), *jk = json_object_get(e, "kind");
+    if (!json_is_string(jo) || !json_is_string(jt)) return RD_DROP_MALFORMED;
+    int no = split_words(v, json_string_value(jo), org, RD_WORDS_MAX);
+    int nt = split_words(v, json_string_value(jt), tgt, RD_WORDS_MAX);
     if (no <= 0 || nt < 0) return RD_DROP_INVALID;
     /* org must name one place: exactly one occurrence, on word boundaries. */
     int at = -1, hits = 0;
@@ -249,8 +258,8 @@ static int interpret(const rd_json *j, int64_t id, const rd_vocab *v, const int3
     if (hits != 1) return RD_DROP_INVALID;
     if (nt == no && memcmp(org, tgt, sizeof(int32_t) * (size_t)no) == 0) continue; /* no change */
     int kind = RD_EDIT_TEXT;
-    for (int k = 0; jk && jk->type == RD_JSON_STRING && k < RD_EDIT_KINDS; k++)
-      if (strcmp(jk->str, rd_edit_kind_name(k)) == 0) kind = k;
+    for (int k = 0; json_is_string(jk) && k < RD_EDIT_KINDS; k++)
+      if (strcmp(json_string_value(jk), rd_edit_kind_name(k)) == 0) kind = k;
     if (rd_expert_push(o, at, no, tgt, nt, kind) < 0) return RD_DROP_INVALID;
   }
   qsort(o->e, (size_t)o->n_edits, sizeof o->e[0], by_start);
@@ -260,27 +269,14 @@ static int interpret(const rd_json *j, int64_t id, const rd_vocab *v, const int3
   return RD_DROP_NONE;
 }
 
+/* One line, separators ", " and ": " (docs/expert-protocol.md). */
 static int request_line(const rd_expert_request *q, char **out, size_t *len) {
-  size_t cap = 256 + 6 * (strlen(q->prompt) + strlen(q->reference) + strlen(q->draft) + (q->image ? strlen(q->image) : 0));
-  char *s = rd_malloc(cap, "an expert request");
-  if (!s) return RD_ENOMEM;
-  size_t k = (size_t)snprintf(s, cap, "{\"id\": %lld, \"image\": ", (long long)q->id);
-  int rc = RD_OK;
-  if (q->image) rc = rd_json_quote(q->image, s, cap, &k);
-  else k += (size_t)snprintf(s + k, cap - k, "null");
-  const char *names[3] = {"prompt", "reference", "draft"}, *vals[3] = {q->prompt, q->reference, q->draft};
-  for (int i = 0; i < 3 && rc == RD_OK; i++) {
-    k += (size_t)snprintf(s + k, cap - k, ", \"%s\": ", names[i]);
-    rc = rd_json_quote(vals[i], s, cap, &k);
-  }
-  if (rc == RD_OK) k += (size_t)snprintf(s + k, cap - k, "}\n");
-  if (rc < 0) {
-    free(s);
-    return rc;
-  }
-  *out = s;
-  *len = k;
-  return RD_OK;
+  json_t *r;
+  RD_TRY(rd_json_pack(&r, "an expert request", "{s:I, s:s?, s:s, s:s, s:s}", "id", (json_int_t)q->id, "image", q->image,
+                      "prompt", q->prompt, "reference", q->reference, "draft", q->draft));
+  int s = rd_json_dump(r, JSON_PRESERVE_ORDER, "an expert request", out, len);
+  json_decref(r);
+  return s;
 }
 
 int rd_expert_proc_ask(rd_expert_proc *x, const rd_vocab *v, const rd_expert_request *req, const int32_t *draft, int n,
@@ -304,13 +300,15 @@ int rd_expert_proc_ask(rd_expert_proc *x, const rd_vocab *v, const rd_expert_req
       return rd_err(RD_ENOMEM, "out of memory reading the expert's reply");
     }
     if (reason == RD_DROP_NONE) {
-      rd_json *j = NULL;
-      if (rd_json_parse(reply, rlen, &j) < 0 || j->type != RD_JSON_OBJECT) reason = RD_DROP_MALFORMED;
+      /* A reply that does not parse is counted, not reported: the message
+       * goes. */
+      json_t *j = NULL;
+      if (rd_json_parse(reply, rlen, "the expert's reply", 1, &j) < 0 || !json_is_object(j))
+        reason = RD_DROP_MALFORMED;
       else reason = interpret(j, req->id, v, draft, n, o);
       /* A reply for another id means the program is out of step: restart. */
-      const rd_json *jid = j ? rd_json_get(j, "id") : NULL;
-      if (!jid || jid->type != RD_JSON_NUMBER || jid->num != (double)req->id) proc_stop(x, 0);
-      rd_json_free(j);
+      if (!same_id(j, req->id)) proc_stop(x, 0);
+      json_decref(j);
       rd_err_clear();
     } else {
       proc_stop(x, 0); /* timed out or gone: a fresh process for the next attempt */

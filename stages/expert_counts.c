@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "io/err.h"
+#include "io/json.h"
 #include "stages/expert.h"
 
 void rd_expert_counts_init(rd_expert_counts *c) { memset(c, 0, sizeof *c); }
@@ -59,37 +60,50 @@ void rd_expert_counts_edit(rd_expert_counts *c, int steps, int kind, int delta) 
 
 static const char *const col_names[RD_COUNT_COLS] = {"drafts", "right", "revised", "dropped", "edits"};
 
+/* Adds key: {name_k: v[k], ...} for the names of v, from index from. */
+static int add_named(json_t *o, const char *key, const char *what, const int64_t *v, int from, int n,
+                     const char *(*name)(int)) {
+  json_t *m;
+  RD_TRY(rd_json_pack(&m, what, "{}"));
+  int s = RD_OK;
+  for (int k = from; k < n && s == RD_OK; k++) s = rd_json_add(m, name(k), what, "I", (json_int_t)v[k]);
+  if (s < 0) return json_decref(m), s;
+  return rd_json_add(o, key, what, "o", m);
+}
+
 int rd_expert_counts_json(const rd_expert_counts *c, int round, const char *expert, const char *policy, char **json,
                           size_t *n) {
-  size_t cap = 2048 + 160 * (size_t)c->n_steps;
-  char *s = rd_malloc(cap, "the counts JSON");
-  if (!s) return RD_ENOMEM;
-  size_t k = 0;
-#define OUT(...) k += (size_t)snprintf(s + k, k < cap ? cap - k : 0, __VA_ARGS__)
-  OUT("{\"round\": %d, \"expert\": \"%s\", \"length_policy\": \"%s\"", round, expert, policy);
-  for (int j = 0; j < RD_COUNT_COLS; j++) OUT(", \"%s\": %" PRId64, col_names[j], c->total[j]);
-  OUT(", \"rows\": %" PRId64 ", \"rows_with_mistakes\": %" PRId64 ", \"mistake_tokens\": %" PRId64,
-      c->total[RD_COUNT_RIGHT] + c->total[RD_COUNT_REVISED], c->rows_with_mistakes, c->mistake_tokens);
-  OUT(",\n \"dropped_by_reason\": {");
-  for (int r = 1; r < RD_DROP_REASONS; r++) OUT("%s\"%s\": %" PRId64, r > 1 ? ", " : "", rd_drop_reason_name(r), c->dropped_by[r]);
-  OUT("},\n \"edits_by_kind\": {");
-  for (int e = 0; e < RD_EDIT_KINDS; e++) OUT("%s\"%s\": %" PRId64, e ? ", " : "", rd_edit_kind_name(e), c->edits_by_kind[e]);
-  OUT("},\n \"edits_by_length\": {\"same\": %" PRId64 ", \"longer\": %" PRId64 ", \"shorter\": %" PRId64 "},\n \"by_steps\": [",
-      c->same, c->longer, c->shorter);
-  for (int i = 0; i < c->n_steps; i++) {
-    OUT("%s{\"steps\": %d", i ? ",\n  " : "\n  ", c->steps[i]);
-    for (int j = 0; j < RD_COUNT_COLS; j++) OUT(", \"%s\": %" PRId64, col_names[j], c->by_steps[i][j]);
-    OUT("}");
+  char what[64];
+  snprintf(what, sizeof what, "the counts of round %d", round);
+  json_t *o, *steps = NULL;
+  RD_TRY(rd_json_pack(&o, what, "{s:i, s:s, s:s}", "round", round, "expert", expert, "length_policy", policy));
+  int s = RD_OK;
+  for (int j = 0; j < RD_COUNT_COLS && s == RD_OK; j++)
+    s = rd_json_add(o, col_names[j], what, "I", (json_int_t)c->total[j]);
+  if (s == RD_OK)
+    s = rd_json_add(o, "rows", what, "I", (json_int_t)(c->total[RD_COUNT_RIGHT] + c->total[RD_COUNT_REVISED]));
+  if (s == RD_OK) s = rd_json_add(o, "rows_with_mistakes", what, "I", (json_int_t)c->rows_with_mistakes);
+  if (s == RD_OK) s = rd_json_add(o, "mistake_tokens", what, "I", (json_int_t)c->mistake_tokens);
+  /* Reason 0 is RD_DROP_NONE: not a reason to count. */
+  if (s == RD_OK) s = add_named(o, "dropped_by_reason", what, c->dropped_by, 1, RD_DROP_REASONS, rd_drop_reason_name);
+  if (s == RD_OK) s = add_named(o, "edits_by_kind", what, c->edits_by_kind, 0, RD_EDIT_KINDS, rd_edit_kind_name);
+  if (s == RD_OK)
+    s = rd_json_add(o, "edits_by_length", what, "{s:I, s:I, s:I}", "same", (json_int_t)c->same, "longer",
+                    (json_int_t)c->longer, "shorter", (json_int_t)c->shorter);
+  if (s == RD_OK) s = rd_json_pack(&steps, what, "[]");
+  for (int i = 0; i < c->n_steps && s == RD_OK; i++) {
+    json_t *row = NULL;
+    s = rd_json_pack(&row, what, "{s:i}", "steps", (int)c->steps[i]);
+    for (int j = 0; j < RD_COUNT_COLS && s == RD_OK; j++)
+      s = rd_json_add(row, col_names[j], what, "I", (json_int_t)c->by_steps[i][j]);
+    if (s < 0) json_decref(row);
+    else s = rd_json_add(steps, NULL, what, "o", row);
   }
-  OUT("]}\n");
-#undef OUT
-  if (k >= cap) {
-    free(s);
-    return rd_err(RD_ESTATE, "counts JSON longer than its buffer");
-  }
-  *json = s;
-  *n = k;
-  return RD_OK;
+  if (s == RD_OK) s = rd_json_add(o, "by_steps", what, "o", steps);
+  else json_decref(steps);
+  if (s == RD_OK) s = rd_json_dump(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER, what, json, n);
+  json_decref(o);
+  return s;
 }
 
 void rd_expert_counts_print(const rd_expert_counts *c, int round, FILE *out) {

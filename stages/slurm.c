@@ -17,6 +17,7 @@
 
 #include "io/err.h"
 #include "io/fs.h"
+#include "io/json.h"
 #include "stages/rundir.h"
 
 /* ------------------------------------------------------------------- text */
@@ -292,87 +293,50 @@ int rd_slurm_script(const rd_config *cfg, const rd_slurm_job *job, const char *r
 
 /* ------------------------------------------------------------- chain.json */
 
-static void put_json_str(text *t, const char *s) {
-  put(t, "\"");
-  for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-    if (*c == '"' || *c == '\\') put(t, "\\%c", *c);
-    else if (*c < 0x20) put(t, "\\u%04x", *c);
-    else put(t, "%c", *c);
-  }
-  put(t, "\"");
-}
-
 static int chain_path(char *out, size_t n, const char *run_dir) {
   return rd_fs_join(out, n, run_dir, "slurm/chain.json");
 }
 
+/* One job as chain.json records it: where its script and logs are, or that
+ * it was skipped as done. */
+static int chain_job(const char *run_dir, const rd_slurm_entry *e, const char *what, json_t **out) {
+  if (!e->job_id[0])
+    return rd_json_pack(out, what, "{s:s, s:i, s:s, s:s, s:s}", "stage", e->stage, "round", e->round, "name", e->name,
+                        "job_id", "", "skipped", "done");
+  char script[RD_PATH_MAX], log_out[RD_PATH_MAX], log_err[RD_PATH_MAX], rel[96];
+  snprintf(rel, sizeof rel, "slurm/%s.sbatch", e->name);
+  RD_TRY(rd_fs_join(script, sizeof script, run_dir, rel));
+  RD_TRY(rd_slurm_log_path(log_out, sizeof log_out, run_dir, e->name, e->job_id, "out"));
+  RD_TRY(rd_slurm_log_path(log_err, sizeof log_err, run_dir, e->name, e->job_id, "err"));
+  return rd_json_pack(out, what, "{s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "stage", e->stage, "round", e->round, "name",
+                      e->name, "job_id", e->job_id, "script", script, "out", log_out, "err", log_err);
+}
+
 int rd_slurm_chain_write(const char *run_dir, const rd_slurm_chain *c) {
-  text t = {0};
-  put(&t, "{\n  \"run_dir\": ");
-  put_json_str(&t, run_dir);
-  put(&t, ",\n  \"submitted\": ");
-  put_json_str(&t, c->submitted);
-  put(&t, ",\n  \"jobs\": [\n");
-  for (int i = 0; i < c->n; i++) {
-    const rd_slurm_entry *e = &c->jobs[i];
-    char script[RD_PATH_MAX], out[RD_PATH_MAX], err[RD_PATH_MAX], rel[96];
-    snprintf(rel, sizeof rel, "slurm/%s.sbatch", e->name);
-    int s = rd_fs_join(script, sizeof script, run_dir, rel);
-    if (s == RD_OK && e->job_id[0]) s = rd_slurm_log_path(out, sizeof out, run_dir, e->name, e->job_id, "out");
-    if (s == RD_OK && e->job_id[0]) s = rd_slurm_log_path(err, sizeof err, run_dir, e->name, e->job_id, "err");
-    if (s < 0) return free(t.p), s;
-    put(&t, "    {\"stage\": \"%s\", \"round\": %d, \"name\": \"%s\", \"job_id\": \"%s\"", e->stage, e->round,
-        e->name, e->job_id);
-    if (e->job_id[0]) {
-      put(&t, ", \"script\": ");
-      put_json_str(&t, script);
-      put(&t, ", \"out\": ");
-      put_json_str(&t, out);
-      put(&t, ", \"err\": ");
-      put_json_str(&t, err);
-    } else {
-      put(&t, ", \"skipped\": \"done\"");
-    }
-    put(&t, "}%s\n", i + 1 < c->n ? "," : "");
-  }
-  put(&t, "  ]\n}\n");
-  char *body = NULL;
-  RD_TRY(finish(&t, &body));
   char path[RD_PATH_MAX];
-  int s = chain_path(path, sizeof path, run_dir);
-  if (s == RD_OK) s = rd_fs_mkparent(path);
-  if (s == RD_OK) s = rd_fs_write_atomic(path, body, strlen(body));
-  free(body);
+  RD_TRY(chain_path(path, sizeof path, run_dir));
+  json_t *jobs = NULL, *root = NULL;
+  RD_TRY(rd_json_pack(&jobs, path, "[]"));
+  int s = RD_OK;
+  for (int i = 0; i < c->n && s == RD_OK; i++) {
+    json_t *job;
+    s = chain_job(run_dir, &c->jobs[i], path, &job);
+    if (s == RD_OK) s = rd_json_add(jobs, NULL, path, "o", job);
+  }
+  if (s < 0) return json_decref(jobs), s;
+  RD_TRY(rd_json_pack(&root, path, "{s:s, s:s, s:o}", "run_dir", run_dir, "submitted", c->submitted, "jobs", jobs));
+  s = rd_fs_mkparent(path);
+  if (s == RD_OK) s = rd_json_write_atomic(path, root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+  json_decref(root);
   return s;
 }
 
-/* The string value of "key" in one line of our own chain.json; 0 when the
- * key is absent, -1 when its value is not a string that fits. */
-static int json_field(const char *line, const char *key, char *out, size_t n) {
-  char pat[40];
-  snprintf(pat, sizeof pat, "\"%s\": ", key);
-  const char *p = strstr(line, pat);
-  if (!p) return 0;
-  p += strlen(pat);
-  if (*p != '"') { /* a number */
-    size_t k = strspn(p, "-0123456789");
-    if (!k || k >= n) return -1;
-    memcpy(out, p, k);
-    out[k] = '\0';
-    return 1;
-  }
-  size_t k = 0;
-  for (p++; *p && *p != '"'; p++) {
-    if (*p == '\\') {
-      p++;
-      if (*p != '"' && *p != '\\') return -1; /* only our names and ids are read back */
-    }
-    if (k + 1 >= n) return -1;
-    out[k++] = *p;
-  }
-  if (*p != '"') return -1;
-  out[k] = '\0';
-  return 1;
+/* A string of chain.json into out[n]; RD_EINVAL naming where when too long. */
+static int copy_field(char *out, size_t n, const char *v, const char *path, const char *where) {
+  if (strlen(v) >= n)
+    return rd_err(RD_EINVAL, "%s: %s is longer than %zu bytes (was the file edited?)", path, where, n - 1);
+  memcpy(out, v, strlen(v) + 1);
+  return RD_OK;
 }
 
 int rd_slurm_chain_read(const char *run_dir, rd_slurm_chain *c, int *found) {
@@ -384,30 +348,39 @@ int rd_slurm_chain_read(const char *run_dir, rd_slurm_chain *c, int *found) {
   char *body;
   size_t len;
   RD_TRY(rd_fs_read_all(path, &body, &len));
-  int s = RD_OK, lineno = 0;
-  for (char *save = NULL, *line = strtok_r(body, "\n", &save); line && s == RD_OK;
-       line = strtok_r(NULL, "\n", &save)) {
-    lineno++;
-    char round[16];
-    if (json_field(line, "submitted", c->submitted, sizeof c->submitted) < 0)
-      s = rd_err(RD_EINVAL, "%s:%d: bad \"submitted\" value", path, lineno);
-    if (s < 0 || !strstr(line, "\"stage\": ")) continue;
-    if (c->n >= RD_SLURM_MAX_JOBS) {
-      s = rd_err(RD_EINVAL, "%s: more than %d jobs", path, RD_SLURM_MAX_JOBS);
-      break;
-    }
-    rd_slurm_entry *e = &c->jobs[c->n];
-    if (json_field(line, "stage", e->stage, sizeof e->stage) != 1 ||
-        json_field(line, "round", round, sizeof round) != 1 || json_field(line, "name", e->name, sizeof e->name) != 1 ||
-        json_field(line, "job_id", e->job_id, sizeof e->job_id) != 1) {
-      s = rd_err(RD_EINVAL, "%s:%d: a job line needs stage, round, name and job_id (was the file edited?)", path,
-                 lineno);
-      break;
-    }
-    e->round = atoi(round);
-    c->n++;
-  }
+  json_t *root = NULL, *jobs = NULL;
+  int s = rd_json_parse(body, len, path, 1, &root);
   free(body);
+  const char *submitted = "";
+  json_error_t e;
+  /* "submitted" may be absent (an edited file); the jobs are needed. */
+  if (s == RD_OK && json_unpack_ex(root, &e, 0, "{s?s, s:o}", "submitted", &submitted, "jobs", &jobs) < 0)
+    s = rd_err(RD_EINVAL, "%s: %s (was the file edited?)", path, e.text);
+  if (s == RD_OK && !json_is_array(jobs))
+    s = rd_err(RD_EINVAL, "%s: \"jobs\" is not an array (was the file edited?)", path);
+  if (s == RD_OK && json_array_size(jobs) > RD_SLURM_MAX_JOBS)
+    s = rd_err(RD_EINVAL, "%s: more than %d jobs", path, RD_SLURM_MAX_JOBS);
+  if (s == RD_OK) s = copy_field(c->submitted, sizeof c->submitted, submitted, path, "\"submitted\"");
+  size_t i;
+  json_t *job;
+  json_array_foreach(jobs, i, job) {
+    if (s < 0) break;
+    rd_slurm_entry *en = &c->jobs[c->n];
+    const char *stage, *name, *job_id;
+    char where[64];
+    snprintf(where, sizeof where, "jobs[%zu]", i);
+    if (json_unpack_ex(job, &e, 0, "{s:s, s:i, s:s, s:s}", "stage", &stage, "round", &en->round, "name", &name,
+                       "job_id", &job_id) < 0) {
+      s = rd_err(RD_EINVAL, "%s: %s: %s; a job needs stage, round, name and job_id (was the file edited?)", path, where,
+                 e.text);
+      break;
+    }
+    s = copy_field(en->stage, sizeof en->stage, stage, path, where);
+    if (s == RD_OK) s = copy_field(en->name, sizeof en->name, name, path, where);
+    if (s == RD_OK) s = copy_field(en->job_id, sizeof en->job_id, job_id, path, where);
+    if (s == RD_OK) c->n++;
+  }
+  json_decref(root);
   if (s == RD_OK) *found = 1;
   return s;
 }

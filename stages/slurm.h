@@ -36,7 +36,7 @@ int rd_slurm_script_path(char *out, size_t n, const char *run_dir, const rd_slur
 int rd_slurm_log_path(char *out, size_t n, const char *run_dir, const char *name, const char *job_id,
                       const char *ext);
 
-/* One line of chain.json: a job as submitted. job_id "" = not submitted
+/* One job of chain.json: a job as submitted. job_id "" = not submitted
  * because its done marker was there. */
 typedef struct {
   char stage[16];
@@ -51,9 +51,11 @@ typedef struct {
   rd_slurm_entry jobs[RD_SLURM_MAX_JOBS];
 } rd_slurm_chain;
 
-/* RUN_DIR/slurm/chain.json, written atomically. */
+/* RUN_DIR/slurm/chain.json (docs/slurm.md), written atomically. */
 int rd_slurm_chain_write(const char *run_dir, const rd_slurm_chain *chain);
-/* Reads it back; *found = 0 (and RD_OK) when there is none. */
+/* Reads it back; *found = 0 (and RD_OK) when there is none. A file that is
+ * not JSON, or lacks a job's stage, round, name or job_id, is RD_EINVAL
+ * naming the file and the place. */
 int rd_slurm_chain_read(const char *run_dir, rd_slurm_chain *chain, int *found);
 
 /* The absolute form of path (relative to the working folder), without

@@ -11,6 +11,7 @@
 
 #include "io/err.h"
 #include "io/fs.h"
+#include "io/json.h"
 #include "stages/commands.h"
 #include "stages/rundir.h"
 #include "stages/slurm.h"
@@ -147,12 +148,27 @@ static int pipeline_failure(const char *run_dir) {
     return 0;
   }
   char name[64] = "";
-  int code = 0;
-  for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-    const char *n = strstr(l, "\"name\":\""), *e = strstr(l, "\"exit\":");
-    if (!n || !e) continue;
-    sscanf(n + 8, "%63[^\"]", name);
-    code = atoi(e + 7);
+  int code = 0, lineno = 0;
+  for (char *l = text, *end; *l; l = end + (*end != '\0')) {
+    end = l + strcspn(l, "\n");
+    lineno++;
+    if (end == l) continue;
+    json_t *j = NULL;
+    const char *kind = "", *n = "";
+    int e = 0;
+    json_error_t err;
+    /* A line that is not JSON (cut by a kill, or edited) is named and
+     * skipped: the table above it is what status is for. */
+    if (rd_json_parse(l, (size_t)(end - l), path, lineno, &j) < 0) {
+      fprintf(stderr, "rediff status: %s (line skipped)\n", rd_err_msg());
+      rd_err_clear();
+    } else if (json_unpack_ex(j, &err, 0, "{s:s}", "kind", &kind) == 0 && strcmp(kind, "stage") == 0) {
+      if (json_unpack_ex(j, &err, 0, "{s:s, s:i}", "name", &n, "exit", &e) < 0)
+        fprintf(stderr, "rediff status: %s:%d: %s (line skipped)\n", path, lineno, err.text);
+      else
+        snprintf(name, sizeof name, "%s", n), code = e;
+    }
+    json_decref(j);
   }
   free(text);
   if (!name[0] || code == 0) return 0;

@@ -9,6 +9,7 @@
 
 #include "io/err.h"
 #include "io/fs.h"
+#include "io/json.h"
 #include "model/ops.h"
 #include "mpi/check.h"
 #include "mpi/coll.h"
@@ -75,24 +76,33 @@ static int save(rd_trainer *t, double loss) {
 
 /* Keeps the metrics lines of steps <= step: a resumed run then writes the
  * same log an uninterrupted one would, without the lines of steps that the
- * interruption threw away. */
+ * interruption threw away. A last line without its newline was cut by a kill
+ * and goes too; any other line must be a metrics object with its step. */
 static int truncate_log(const char *path, int64_t step) {
   if (!rd_fs_exists(path)) return RD_OK;
   char *text;
   size_t n;
   RD_TRY(rd_fs_read_all(path, &text, &n));
   size_t out = 0;
-  for (char *line = text; *line;) {
+  int st = RD_OK, lineno = 0;
+  for (char *line = text; *line && st == RD_OK;) {
     char *end = strchr(line, '\n');
     size_t len = end ? (size_t)(end - line + 1) : strlen(line);
-    long long s;
-    if (end && sscanf(line, "{\"step\":%lld", &s) == 1 && s <= step) {
+    lineno++;
+    json_t *j = NULL;
+    json_int_t s = 0;
+    json_error_t e;
+    if (end) st = rd_json_parse(line, len - 1, path, lineno, &j);
+    if (end && st == RD_OK && json_unpack_ex(j, &e, 0, "{s:I}", "step", &s) < 0)
+      st = rd_err(RD_EINVAL, "%s:%d: not a metrics line: %s", path, lineno, e.text);
+    json_decref(j);
+    if (end && st == RD_OK && s <= step) {
       memmove(text + out, line, len);
       out += len;
     }
     line += len;
   }
-  int st = rd_fs_write_atomic(path, text, out);
+  if (st == RD_OK) st = rd_fs_write_atomic(path, text, out);
   free(text);
   return st;
 }

@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 packages=(
   gcc make cmake pkg-config
   openmpi-bin libopenmpi-dev libhdf5-openmpi-dev libhdf5-dev hdf5-tools
-  libyaml-dev libopenblas-dev libpng-dev
+  libyaml-dev libopenblas-dev libpng-dev libjansson-dev
   python3 python3-numpy python3-h5py python3-torch python3-yaml
   slurm-wlm munge shellcheck
 )

@@ -12,7 +12,7 @@ sets=("${short_pipeline[@]}" --set base.steps=80 --set stage1.steps=30 --set sta
 run="$tmp/chain"
 t0=$SECONDS
 "$REDIFF" submit -c "$cfg" --run-dir "$run" "${sets[@]}" >"$tmp/submit.txt"
-ids=$(sed -n 's/.*"job_id": "\([0-9]*\)".*/\1/p' "$run/slurm/chain.json")
+ids=$(chain_ids "$run")
 [ "$(echo "$ids" | wc -w)" = 8 ] || { cat "$tmp/submit.txt"; fail "want 8 jobs"; }
 last=$(echo "$ids" | tail -n 1)
 final_state "$last" 600 >/dev/null

@@ -211,8 +211,20 @@ mark_later_done() {
 }
 
 # job_of RUN_DIR NAME: the job id of the chain's job NAME (like 02-base),
-# from RUN_DIR/slurm/chain.json.
-job_of() { sed -n "s/.*\"name\": \"$2\", \"job_id\": \"\([0-9]*\)\".*/\1/p" "$1/slurm/chain.json"; }
+# from RUN_DIR/slurm/chain.json; empty when it was not submitted.
+job_of() {
+  "$py" -c 'import json, sys
+print("".join(j["job_id"] for j in json.load(open(sys.argv[1]))["jobs"] if j["name"] == sys.argv[2]))' \
+    "$1/slurm/chain.json" "$2"
+}
+
+# chain_ids RUN_DIR: the job ids of the chain's submitted jobs in chain
+# order, one a line.
+chain_ids() {
+  "$py" -c 'import json, sys
+for j in json.load(open(sys.argv[1]))["jobs"]:
+    if j["job_id"]: print(j["job_id"])' "$1/slurm/chain.json"
+}
 
 # state_of ID: the job's state as scontrol shows it; empty when unknown.
 state_of() { scontrol show job -o "$1" | sed -n 's/.* JobState=\([A-Z_]*\) .*/\1/p'; }

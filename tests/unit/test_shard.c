@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "io/fs.h"
+#include "io/json.h"
 #include "io/rng.h"
 #include "io/shard.h"
 #include "io/vocab.h"
@@ -624,10 +625,13 @@ static int run(const char *cmd) {
   return st == -1 ? -1 : WEXITSTATUS(st);
 }
 
-static void fprint_ints(FILE *f, const int32_t *v, int n) {
-  fputc('[', f);
-  for (int i = 0; i < n; i++) fprintf(f, i ? ",%d" : "%d", (int)v[i]);
-  fputc(']', f);
+/* v[n] as a JSON array of integers (NULL when memory ran out: the add of
+ * it then fails its CHECK). */
+static json_t *json_ints(const int32_t *v, int n) {
+  json_t *a = json_array();
+  for (int i = 0; a && i < n; i++)
+    if (json_array_append_new(a, json_integer(v[i])) < 0) return json_decref(a), NULL;
+  return a;
 }
 
 /* Writes the shard's content as the JSON tests/reference/check_shard.py
@@ -635,49 +639,46 @@ static void fprint_ints(FILE *f, const int32_t *v, int n) {
 static void write_expected(const char *json, const char *vocab_path, const rd_vocab *v,
                            const rd_shard_info *in, const rd_shard_batch *b, int n,
                            const char *const words[][16], const int *n_words, int tamper) {
-  FILE *f = fopen(json, "w");
-  CHECK(f != NULL);
-  if (!f) return;
   char hex[17];
   rd_vocab_hash_hex(v->hash, hex);
   int L = in->gen_len, img = in->image_size * in->image_size * 3, kf = in->scene_k * in->scene_f;
-  fprintf(f, "{\"vocab\": \"%s\",\n \"attrs\": {\"schema_version\": 1, \"vocab_hash\": \"%s\", "
-             "\"image_size\": %d, \"gen_len\": %d, \"n_samples\": %d, \"split\": \"%s\", "
-             "\"created_by\": \"%s\"},\n",
-          vocab_path, hex, in->image_size, L, n, in->split, in->created_by);
-  const char *keys[] = {"captions", "halluc", "caption_len", "halluc_span", "scenes", "images"};
-  for (int k = 0; k < 6; k++) {
-    fprintf(f, " \"%s\": [", keys[k]);
-    for (int i = 0; i < n; i++) {
-      if (i) fputc(',', f);
+  json_t *root = NULL;
+  CHECK_OK(rd_json_pack(&root, json, "{s:s, s:{s:i, s:s, s:i, s:i, s:i, s:s, s:s}}", "vocab", vocab_path, "attrs",
+                        "schema_version", 1, "vocab_hash", hex, "image_size", in->image_size, "gen_len", L,
+                        "n_samples", n, "split", in->split, "created_by", in->created_by));
+  if (!root) return;
+  const char *keys[] = {"captions", "halluc", "caption_len", "halluc_span", "scenes", "images", "sample_id", "words"};
+  for (int k = 0; k < 8; k++) {
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++) {
+      json_t *e = NULL;
       if (k == 0) {
         int32_t row[64];
         memcpy(row, b->captions + (size_t)i * L, (size_t)L * 4);
         if (tamper && i == n - 1) row[0] ^= 1;
-        fprint_ints(f, row, L);
+        e = json_ints(row, L);
       }
-      if (k == 1) fprint_ints(f, b->halluc + (size_t)i * L, L);
-      if (k == 2) fprintf(f, "%d", (int)b->caption_len[i]);
-      if (k == 3) fprint_ints(f, b->halluc_span + 2 * i, 2);
-      if (k == 4) fprint_ints(f, b->scenes + (size_t)i * kf, kf);
+      if (k == 1) e = json_ints(b->halluc + (size_t)i * L, L);
+      if (k == 2) e = json_integer(b->caption_len[i]);
+      if (k == 3) e = json_ints(b->halluc_span + 2 * i, 2);
+      if (k == 4) e = json_ints(b->scenes + (size_t)i * kf, kf);
       if (k == 5) {
-        fputc('[', f);
-        for (int p = 0; p < img; p++) fprintf(f, p ? ",%d" : "%d", b->images[(size_t)i * img + p]);
-        fputc(']', f);
+        e = json_array();
+        for (int p = 0; e && p < img; p++)
+          CHECK(json_array_append_new(e, json_integer(b->images[(size_t)i * img + p])) == 0);
       }
+      if (k == 6) e = json_integer(b->sample_id[i]);
+      if (k == 7) {
+        e = json_array();
+        for (int j = 0; e && j < n_words[i] && j < L; j++)
+          CHECK(json_array_append_new(e, json_string(words[i][j])) == 0);
+      }
+      CHECK(json_array_append_new(a, e) == 0);
     }
-    fprintf(f, "],\n");
+    CHECK_OK(rd_json_add(root, keys[k], json, "o", a));
   }
-  fprintf(f, " \"sample_id\": [");
-  for (int i = 0; i < n; i++) fprintf(f, i ? ",%lld" : "%lld", (long long)b->sample_id[i]);
-  fprintf(f, "],\n \"words\": [");
-  for (int i = 0; i < n; i++) {
-    fprintf(f, i ? ",[" : "[");
-    for (int j = 0; j < n_words[i] && j < L; j++) fprintf(f, j ? ",\"%s\"" : "\"%s\"", words[i][j]);
-    fputc(']', f);
-  }
-  fprintf(f, "]}\n");
-  fclose(f);
+  CHECK_OK(rd_json_write_atomic(json, root, JSON_PRESERVE_ORDER));
+  json_decref(root);
 }
 
 static void h5py_reads_our_files(void) {
