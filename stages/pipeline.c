@@ -61,6 +61,22 @@ static void tail_log(const char *log, char *out, size_t n) {
   free(text);
 }
 
+/* The first executable name on PATH, as an absolute path, into out; 0 when
+ * there is none. The launcher is looked up once, so every stage of the run
+ * uses the same one, the one a module system put first. */
+static int find_on_path(const char *name, char *out, size_t n) {
+  const char *path = getenv("PATH");
+  for (const char *p = path ? path : ""; *p;) {
+    size_t k = strcspn(p, ":");
+    if (k > 0 && k + 1 + strlen(name) < n && p[0] == '/') {
+      snprintf(out, n, "%.*s/%s", (int)k, p, name);
+      if (access(out, X_OK) == 0) return 1;
+    }
+    p += k + (p[k] == ':');
+  }
+  return 0;
+}
+
 int rd_cmd_pipeline(const rd_cli *cli) {
   RD_TRY(rd_cli_check_opts(cli, NULL));
   if (cli->n_args) return rd_err(RD_EUSAGE, "'pipeline' takes no arguments");
@@ -85,6 +101,22 @@ int rd_cmd_pipeline(const rd_cli *cli) {
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 0);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 0);
   }
+  char mpirun[RD_PATH_MAX] = "";
+  int needs_mpi = 0;
+  for (int i = 0; i < n; i++)
+    needs_mpi |= cfg.parallel.ranks > 1 && strcmp(st[i].stage, "data") != 0 &&
+                 !rd_done_exists(cfg.run_dir, st[i].stage, st[i].round);
+  if (needs_mpi) {
+    if (!find_on_path("mpirun", mpirun, sizeof mpirun)) {
+      rd_metrics_close(&pm);
+      return rd_err(RD_EINVAL,
+                    "mpirun is not on PATH: parallel.ranks = %d needs an MPI launcher (load your MPI module, or "
+                    "install Open MPI), or set parallel.ranks: 1",
+                    cfg.parallel.ranks);
+    }
+    fprintf(stderr, "pipeline: stages run under %s -np %d\n", mpirun, cfg.parallel.ranks);
+    RD_METRICS(&pm, 0, "launcher", rd_kv_str("mpirun", mpirun), rd_kv_int("ranks", cfg.parallel.ranks));
+  }
   double t_all = rd_time_now();
   double secs[RD_SLURM_MAX_JOBS] = {0};
   int ran[RD_SLURM_MAX_JOBS] = {0}, s = RD_OK;
@@ -99,7 +131,7 @@ int rd_cmd_pipeline(const rd_cli *cli) {
     /* data synth is one serial process; every other stage runs on the grid. */
     if (cfg.parallel.ranks > 1 && strcmp(st[i].stage, "data") != 0) {
       snprintf(np, sizeof np, "%d", cfg.parallel.ranks);
-      argv[a++] = "/usr/bin/mpirun";
+      argv[a++] = mpirun;
       argv[a++] = "--oversubscribe";
       argv[a++] = "-np";
       argv[a++] = np;

@@ -13,6 +13,13 @@ args=(-c "$cfg" "${short_pipeline[@]}" --set base.steps=120 --set stage1.steps=4
   || { tail -30 "$tmp/whole.err"; fail "pipeline failed"; }
 cat "$tmp/whole.out"
 grep -q "pipeline: done in" "$tmp/whole.err" || fail "no timing summary"
+# The launcher is the mpirun first on PATH, looked up once and recorded;
+# without one the pipeline refuses before any stage runs.
+grep -q "\"kind\":\"launcher\",\"mpirun\":\"$(command -v mpirun)\"" "$tmp/whole/logs/pipeline.jsonl" \
+  || fail "the launcher is not recorded in logs/pipeline.jsonl"
+expect_exit 1 "mpirun is not on PATH: parallel.ranks = 2 needs an MPI launcher" \
+  env PATH=/nonexistent "$REDIFF" pipeline "${args[@]}" --run-dir "$tmp/nompi"
+[ ! -e "$tmp/nompi/data" ] || fail "a stage ran without a launcher"
 # eval.models by default: the baseline, Stage I and the final Stage II round
 for m in mask stage1 stage2_r1; do grep -q "| $m " "$tmp/whole.out" || fail "no $m row in the table"; done
 for d in data base mask stage1 draft.r1 expert.r1 stage2.r1 eval; do
