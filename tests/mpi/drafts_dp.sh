@@ -10,11 +10,13 @@ need_env REDIFF
 # two ranks as 4+3 and 4+3, so no batch but the first is the same.
 args=(-c "$cfg" --set data.n_train=130 --set data.shard_size=65 --set data.n_eval=64
       --set eval.n_samples=64 --set draft.n_samples=14 --set eval.batch=4
-      --set "draft.step_counts=[64, 16, 8]" "${small_model[@]}" --set train.eval_every=1000 --set train.ckpt_every=1000)
+      --set "draft.step_counts=[64, 16, 8]" "${small_model[@]}" --set train.eval_every=1000 --set train.ckpt_every=1000
+      --set model.image_heads=0 --set model.vision_fan_in=false --set model.vision_layers=1)
 
 # A few steps from the seeded init: a model still far from writing [EOS]
 # first, so every draft has all gen_len tokens to compare (a longer-trained
-# tiny model writes empty drafts at first).
+# tiny model writes empty drafts at first; so does one with image heads and
+# a fan-in vision init after these few steps, hence the model keys below).
 "$REDIFF" data synth "${args[@]}" --run-dir "$tmp/one" >/dev/null
 "$REDIFF" base "${args[@]}" --run-dir "$tmp/one" --set base.steps=4 2>/dev/null
 "$REDIFF" stage1 "${args[@]}" --run-dir "$tmp/one" --set stage1.steps=2 2>/dev/null
