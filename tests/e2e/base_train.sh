@@ -69,33 +69,29 @@ cmp <(train_losses "$tmp/whole/logs/base.jsonl") <(train_losses "$tmp/cut/logs/b
 cmp <(grep '"kind":"eval"' "$tmp/whole/logs/base.jsonl") <(grep '"kind":"eval"' "$tmp/cut/logs/base.jsonl") \
   || fail "the resumed held-out losses and probes differ"
 
-seed_data "$tmp/term"
 long=(base -c "$cfg" "${small_data[@]}" "${small_model[@]}" --set base.steps=400 --set train.ckpt_every=1000 --set train.eval_every=1000)
-"$REDIFF" "${long[@]}" --run-dir "$tmp/term" 2>"$tmp/term.err" &
-pid=$!
-for _ in $(seq 100); do grep -q '"step":5,' "$tmp/term/logs/base.jsonl" 2>/dev/null && break; sleep 0.1; done
-kill -TERM $pid
-rc=0
-wait $pid || rc=$?
-[ $rc = 3 ] || { cat "$tmp/term.err"; fail "SIGTERM: exit $rc, want 3"; }
-grep -q "stopped by SIGTERM at step" "$tmp/term.err" || fail "no stop message"
-"$REDIFF" "${long[@]}" --run-dir "$tmp/term" 2>/dev/null
+# A run stopped by signal SIG after step 5 checkpoints, exits 3 naming the
+# signal, and resumes to the end; its folder is DIR.
+stop_by() {
+  local sig=$1 dir=$2 pid rc=0
+  seed_data "$dir"
+  "$REDIFF" "${long[@]}" --run-dir "$dir" 2>"$dir.err" &
+  pid=$!
+  for _ in $(seq 100); do grep -q '"step":5,' "$dir/logs/base.jsonl" 2>/dev/null && break; sleep 0.1; done
+  kill "-$sig" $pid
+  wait $pid || rc=$?
+  [ $rc = 3 ] || { cat "$dir.err"; fail "SIG$sig: exit $rc, want 3"; }
+  grep -q "stopped by SIG$sig at step" "$dir.err" || fail "no SIG$sig stop message"
+  "$REDIFF" "${long[@]}" --run-dir "$dir" 2>/dev/null
+}
 seed_data "$tmp/term_whole"
 "$REDIFF" "${long[@]}" --run-dir "$tmp/term_whole" 2>/dev/null
+stop_by TERM "$tmp/term"
 compare_ckpt "$(latest_ckpt "$tmp/term_whole")" "$(latest_ckpt "$tmp/term")"
 cmp <(train_losses "$tmp/term_whole/logs/base.jsonl") <(train_losses "$tmp/term/logs/base.jsonl") \
   || fail "the loss log after SIGTERM differs"
 # Ctrl-C (SIGINT) stops the same way: checkpoint, exit 3, a bitwise resume.
-seed_data "$tmp/int"
-"$REDIFF" "${long[@]}" --run-dir "$tmp/int" 2>"$tmp/int.err" &
-pid=$!
-for _ in $(seq 100); do grep -q '"step":5,' "$tmp/int/logs/base.jsonl" 2>/dev/null && break; sleep 0.1; done
-kill -INT $pid
-rc=0
-wait $pid || rc=$?
-[ $rc = 3 ] || { cat "$tmp/int.err"; fail "SIGINT: exit $rc, want 3"; }
-grep -q "stopped by SIGINT at step" "$tmp/int.err" || fail "no SIGINT stop message"
-"$REDIFF" "${long[@]}" --run-dir "$tmp/int" 2>/dev/null
+stop_by INT "$tmp/int"
 compare_ckpt "$(latest_ckpt "$tmp/term_whole")" "$(latest_ckpt "$tmp/int")"
 
 # 3. Non-finite steps: skipped and logged; K in a row stop the run, the last
