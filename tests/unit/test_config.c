@@ -563,8 +563,20 @@ static void test_docs_in_sync(void) {
   free(text);
 }
 
+/* Last: the temporary folder goes, unless a check failed (it may hold the
+ * expected files a failing comparison wrote there). */
+static void cleanup(void) {
+  if (!tmp_dir[0]) return;
+  if (rd_test_fails) {
+    printf("kept %s\n", tmp_dir);
+    return;
+  }
+  CHECK_OK(rd_fs_rmtree(tmp_dir));
+  CHECK(!rd_fs_exists(tmp_dir));
+}
+
 RD_TEST_MAIN("config", RD_CASE(test_defaults), RD_CASE(test_tiny_yaml), RD_CASE(test_empty_file),
              RD_CASE(test_values_load), RD_CASE(test_unknown_names), RD_CASE(test_wrong_type),
              RD_CASE(test_out_of_range), RD_CASE(test_bad_enum), RD_CASE(test_duplicates),
              RD_CASE(test_malformed), RD_CASE(test_hostile_files), RD_CASE(test_required), RD_CASE(test_cross_key), RD_CASE(test_set),
-             RD_CASE(test_roundtrip), RD_CASE(test_docs_in_sync))
+             RD_CASE(test_roundtrip), RD_CASE(test_docs_in_sync), RD_CASE(cleanup))
