@@ -78,5 +78,12 @@ int rd_h5_attr_read_str(hid_t obj, const char *name, char *out, size_t n) {
   }
   if (t >= 0) H5Tclose(t);
   if (a >= 0) H5Aclose(a);
+  /* These attributes are one-line names and ids that rediff prints: a
+   * control character (a terminal escape, a newline) has no business there
+   * and could rewrite what a user's terminal shows. */
+  for (size_t i = 0; rc == RD_OK && out[i]; i++)
+    if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+      rc = rd_err(RD_EINVAL, "attribute %s holds the control character 0x%02x at byte %zu", name,
+                  (unsigned)(unsigned char)out[i], i);
   return rc;
 }

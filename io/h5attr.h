@@ -16,7 +16,8 @@ int rd_h5_attr_write_i64(hid_t obj, const char *name, int64_t v);
 int rd_h5_attr_write_str(hid_t obj, const char *name, const char *s);
 /* "attribute NAME is missing" / "is not one integer" / "is not one string". */
 int rd_h5_attr_read_i64(hid_t obj, const char *name, int64_t *v);
-/* Truncates to n - 1 bytes. */
+/* Truncates to n - 1 bytes. A control character (below 0x20, or 0x7f) in
+ * the value is an error naming the attribute and byte. */
 int rd_h5_attr_read_str(hid_t obj, const char *name, char *out, size_t n);
 
 #endif
