@@ -18,6 +18,9 @@
 #include <stdint.h>
 
 #define RD_CKPT_SCHEMA 1
+/* The largest step a checkpoint may hold (2^40: far past any run, far from
+ * overflowing the arithmetic done with steps). */
+#define RD_CKPT_MAX_STEP ((int64_t)1 << 40)
 #define RD_CKPT_MAXDIM 4
 #define RD_CKPT_MAXRNG 8
 

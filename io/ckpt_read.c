@@ -95,6 +95,17 @@ int ck_read_meta(hid_t f, const char *path, rd_ckpt_meta *m) {
   RD_TRY(ck_get(f, path, "round", H5T_NATIVE_INT64, 0, &round));
   m->round = (int)round;
   RD_TRY(ck_get(f, path, "step", H5T_NATIVE_INT64, 0, &m->step));
+  /* The step indexes logs, schedules and RNG streams; one from a file must
+   * be in range and agree with the name the checkpoint was saved under. */
+  if (m->step < 0 || m->step > RD_CKPT_MAX_STEP)
+    return rd_err(RD_EINVAL, "%s: step %lld is outside [0, %lld]", path, (long long)m->step,
+                  (long long)RD_CKPT_MAX_STEP);
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  long long named;
+  char tail[8];
+  if (sscanf(base, "step-%lld.h%7s", &named, tail) == 2 && strcmp(tail, "5") == 0 && named != m->step)
+    return rd_err(RD_EINVAL, "%s: the file holds step %lld, its name says %lld", path, (long long)m->step, named);
   RD_TRY(ck_get(f, path, "epoch", H5T_NATIVE_INT64, 0, &m->epoch));
   RD_TRY(ck_get(f, path, "cursor", H5T_NATIVE_INT64, 0, &m->cursor));
   RD_TRY(ck_get(f, path, "seed", H5T_NATIVE_UINT64, 0, &m->seed));

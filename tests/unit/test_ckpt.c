@@ -254,6 +254,26 @@ static void test_mismatch(void) {
             "vocabulary hash 0123456789abcdef, this config's vocabulary has hash 1111222233334444");
   CHECK(got.config_yaml == NULL);
 
+  /* The step must agree with the file name and be in range. */
+  char renamed[RD_PATH_MAX];
+  CHECK_OK(rd_fs_join(renamed, sizeof renamed, dir, "step-00000600.h5"));
+  char *bytes = NULL;
+  size_t nb = 0;
+  CHECK_OK(rd_fs_read_all(path, &bytes, &nb));
+  CHECK_OK(rd_fs_write_atomic(renamed, bytes, nb));
+  free(bytes);
+  got.vocab_hash = 0;
+  CHECK_ERR(rd_ckpt_load(renamed, a.t, a.n, &got, MPI_COMM_SELF),
+            "step-00000600.h5: the file holds step 500, its name says 600");
+  hid_t g = H5Fopen(renamed, H5F_ACC_RDWR, H5P_DEFAULT);
+  hid_t at = g >= 0 ? H5Aopen(g, "step", H5P_DEFAULT) : -1;
+  int64_t huge = (int64_t)1 << 62;
+  CHECK(at >= 0 && H5Awrite(at, H5T_NATIVE_INT64, &huge) >= 0);
+  H5Aclose(at);
+  H5Fclose(g);
+  CHECK_ERR(rd_ckpt_load(renamed, a.t, a.n, &got, MPI_COMM_SELF), "step 4611686018427387904 is outside [0, ");
+  unlink(renamed);
+
   /* A checkpoint that links outside itself is refused before any read. */
   hid_t f = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
   CHECK(f >= 0 && H5Lcreate_external("/etc/hostname", "/x", f, "more", H5P_DEFAULT, H5P_DEFAULT) >= 0);
