@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/err.h"
 #include "io/fs.h"
@@ -355,20 +356,29 @@ static int write_plot(const eval_ctx *c, const char *path) {
 }
 
 static int write_outputs(eval_ctx *c) {
-  char dir[RD_PATH_MAX], path[RD_PATH_MAX];
+  char dir[RD_PATH_MAX], json[RD_PATH_MAX], mdp[RD_PATH_MAX], png[RD_PATH_MAX];
   RD_TRY(rd_run_path(dir, sizeof dir, c->env->cfg.run_dir, "eval"));
   RD_TRY(rd_fs_mkdirs(dir));
-  RD_TRY(rd_fs_join(path, sizeof path, dir, "results.json"));
-  RD_TRY(write_json(c, path));
+  RD_TRY(rd_fs_join(json, sizeof json, dir, "results.json"));
+  RD_TRY(rd_fs_join(mdp, sizeof mdp, dir, "results.md"));
+  RD_TRY(rd_fs_join(png, sizeof png, dir, "quality_vs_speed.png"));
   char *md = markdown(c);
   if (!md) return rd_err(RD_ENOMEM, "out of memory writing results.md");
-  int s = rd_fs_join(path, sizeof path, dir, "results.md");
-  if (s == RD_OK) s = rd_fs_write_atomic(path, md, strlen(md));
-  if (s == RD_OK) fputs(md, stdout);
+  int s = write_json(c, json);
+  if (s == RD_OK) s = rd_fs_write_atomic(mdp, md, strlen(md));
+  if (s == RD_OK) s = write_plot(c, png);
+  if (s == RD_OK) {
+    fputs(md, stdout);
+    fprintf(stderr, "eval: wrote %s/results.json, results.md, quality_vs_speed.png\n", dir);
+  } else {
+    /* Each file is written atomically, but the three are one result: a
+     * failure on the second or third (a full disk) takes the others away
+     * rather than leave a results.json without its table. */
+    unlink(json);
+    unlink(mdp);
+    unlink(png);
+  }
   free(md);
-  if (s == RD_OK) s = rd_fs_join(path, sizeof path, dir, "quality_vs_speed.png");
-  if (s == RD_OK) s = write_plot(c, path);
-  if (s == RD_OK) fprintf(stderr, "eval: wrote %s/results.json, results.md, quality_vs_speed.png\n", dir);
   return s;
 }
 

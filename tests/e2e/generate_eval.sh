@@ -3,7 +3,7 @@
 # captions from a shard sample and from a PNG, trajectories with one record
 # per step that lists every unmasked token, starting captions, bad input;
 # eval's results.json / results.md / PNG, and the same numbers under
-# mpirun -np 2 as on one rank.
+# mpirun -np 2 as on one rank; a failed write leaves no partial result.
 # shellcheck source=tests/lib/script.bash
 source "${RD_SOURCE_DIR:?set by ctest}/tests/lib/script.bash"
 need_env REDIFF
@@ -133,4 +133,12 @@ mkdir -p "$tmp/mpi" && cp -r "$run/data" "$run/ckpt" "$tmp/mpi/"
 mpirun -np 2 --oversubscribe "$REDIFF" "${ev[@]}" --run-dir "$tmp/mpi" >/dev/null 2>"$tmp/mpi.err" \
   || { cat "$tmp/mpi.err"; fail "eval under mpirun"; }
 same_results "$run/eval/results.json" "$tmp/mpi/eval/results.json" "2 ranks give the results of 1" || fail "2 ranks differ from 1"
+# 4. A failure writing the last output (the figure's path is a folder here)
+# leaves no results.json or results.md behind, and no done marker.
+mkdir -p "$tmp/part" && cp -r "$run/data" "$run/ckpt" "$tmp/part/"
+mkdir -p "$tmp/part/eval/quality_vs_speed.png"
+expect_exit 1 "quality_vs_speed.png" "$REDIFF" "${ev[@]}" --run-dir "$tmp/part"
+[ ! -e "$tmp/part/eval/results.json" ] && [ ! -e "$tmp/part/eval/results.md" ] \
+  || fail "a failed eval left a partial result"
+[ ! -e "$tmp/part/done/eval" ] || fail "a failed eval was marked done"
 echo "generate and eval: ok"
