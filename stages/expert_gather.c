@@ -326,13 +326,15 @@ static int gather(rd_stage_env *env, int round) {
     ws2 = merge(env, round, &recs, &rev, &cnt);
     if (ws2 == RD_OK) ws2 = write_outputs(env, round, &rev, &cnt);
     if (ws2 == RD_OK) rd_expert_counts_print(&cnt, round, stdout);
-    if (w.kind == 2) rd_fs_rmtree(w.image_dir);
     rd_revisions_free(&rev);
     rd_expert_counts_free(&cnt);
   }
   rd_coll_records_free(&recs);
   drafts_free(&d);
   if (s == RD_OK) s = rd_stage_agree(env, ws2);
+  /* The PNGs shown to a command expert are scratch, whether the gather
+   * worked or not (every rank is past its slice once the statuses agree). */
+  if (w.kind == 2 && env->is_root && w.image_dir[0]) rd_fs_rmtree(w.image_dir);
   if (s == RD_OK && env->is_root) s = rd_done_write(env->cfg.run_dir, "expert", round, rd_config_hash(&env->cfg));
   return s == RD_OK ? rd_stage_agree(env, RD_OK) : s;
 }

@@ -105,4 +105,12 @@ cmd_run missing 1 "/nonexistent/expert" --set expert.retries=1
 echo "== no drafts"
 seed_data "$tmp/none"
 expect_exit 1 "drafts/r2/rank0.h5 is missing" "$REDIFF" expert --round 2 --run-dir "$tmp/none" "${small[@]}"
+echo "== a failed gather leaves no image folder"
+seed_data "$tmp/fail"
+cp -r "$tmp/ref/drafts" "$tmp/fail/"
+mkdir -p "$tmp/fail/revisions/r1.h5" # the output's path is taken by a folder: the write fails
+expect_exit 1 "r1.h5" "$REDIFF" expert --round 1 --run-dir "$tmp/fail" "${small[@]}" \
+  --set expert.kind=command --set "expert.command=$py $EXP/reference_edits.py"
+[ ! -e "$tmp/fail/revisions/r1.images" ] || fail "a failed gather left its image folder"
+[ ! -e "$tmp/fail/done/expert.r1" ] || fail "a failed gather was marked done"
 echo "expert_gather.sh: all passed"
