@@ -102,7 +102,10 @@ static int parse_u64(const char *s, uint64_t *out) {
 }
 
 static int parse_float(const char *s, double *out) {
-  if (!*s) return 0;
+  /* Decimal notation only, as an integer is: strtod alone would also take
+   * " 0.5" (leading space), "0x1p3" and other spellings YAML readers do not
+   * read as the same number. */
+  if (!*s || strspn(s, "0123456789+-.eE") != strlen(s)) return 0;
   char *end;
   double x = strtod(s, &end);
   if (*end || !isfinite(x)) return 0;
@@ -477,6 +480,13 @@ int rd_config_load(rd_config *cfg, const char *path, const char *const *override
     size_t len;
     int s = rd_fs_read_max(path, RD_CFG_MAX_BYTES, &text, &len);
     if (s < 0) return rd_err_wrap(s, "config");
+    /* libyaml would read UTF-16 too; docs/config.md promises UTF-8 files,
+     * and other tools (editors, diff, grep) treat the two differently. */
+    const unsigned char *u = (const unsigned char *)text;
+    if (len >= 2 && ((u[0] == 0xff && u[1] == 0xfe) || (u[0] == 0xfe && u[1] == 0xff) || memchr(text, 0, len))) {
+      free(text);
+      return rd_err(RD_EINVAL, "%s: a config is UTF-8 text; this file is UTF-16 (or holds NUL bytes)", path);
+    }
     rd_src src = {.file = path};
     yaml_document_t doc;
     s = parse_doc(text, len, &src, &doc);

@@ -206,6 +206,10 @@ static void test_wrong_type(void) {
   CHECK_YAML_ERR("model:\n  d_model:\n", "2:11: model.d_model wants an integer, got nothing");
   CHECK_YAML_ERR("train:\n  lr: fast\n", "2:7: train.lr wants a number, got 'fast'");
   CHECK_YAML_ERR("train:\n  lr: .nan\n", "2:7: train.lr wants a number, got '.nan'");
+  /* a float is refused where an integer would be: padding, hex */
+  CHECK_YAML_ERR("train:\n  lr: \" 0.5\"\n", "2:7: train.lr wants a number, got ' 0.5'");
+  CHECK_YAML_ERR("train:\n  batch_size: \" 128\"\n", "2:15: train.batch_size wants an integer, got ' 128'");
+  CHECK_YAML_ERR("train:\n  lr: 0x1p-3\n", "2:7: train.lr wants a number, got '0x1p-3'");
   CHECK_YAML_ERR("data:\n  seed: -1\n", "2:9: data.seed wants an unsigned 64-bit integer, got '-1'");
   CHECK_YAML_ERR("stage1:\n  syntax: maybe\n", "2:11: stage1.syntax wants true or false, got 'maybe'");
   CHECK_YAML_ERR("eval:\n  tokens_per_step: [1, x]\n",
@@ -293,6 +297,13 @@ static void test_hostile_files(void) {
   unlink(fifo);
   CHECK_ERR(rd_config_load(&c, "/dev/zero", NULL, 0), "/dev/zero is not a regular file (a character device)");
   CHECK_ERR(rd_config_load(&c, tmp_dir, NULL, 0), "is not a regular file (a folder)");
+  /* UTF-16 (here with its byte order mark) is refused: configs are UTF-8 */
+  char p16[256];
+  snprintf(p16, sizeof p16, "%s", put("u16.yaml", ""));
+  FILE *u16 = fopen(p16, "wb");
+  static const unsigned char bom_text[] = {0xff, 0xfe, 'm', 0, ':', 0, '\n', 0};
+  CHECK(u16 && fwrite(bom_text, 1, sizeof bom_text, u16) == sizeof bom_text && fclose(u16) == 0);
+  CHECK_ERR(rd_config_load(&c, p16, NULL, 0), "a config is UTF-8 text; this file is UTF-16");
   size_t n = RD_CFG_MAX_BYTES + 1;
   char *big = malloc(n + 1);
   memset(big, '#', n);
