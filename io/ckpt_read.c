@@ -207,7 +207,8 @@ int ck_open(const ck_comm *c, const char *path, hid_t *f) {
   int st = RD_OK;
   hid_t fapl = -1;
   *f = -1;
-  if (!rd_fs_exists(path)) return rd_err(RD_EIO, "%s: no such file", path);
+  st = rd_fs_require(path, RD_EIO);
+  if (st < 0) return rd_err_wrap(st, "%s", path);
   RD_H5_GOTO(fapl = ck_fapl(c), st, out, "%s: file access list", path);
   RD_H5_GOTO(*f = H5Fopen(path, H5F_ACC_RDONLY, fapl), st, out,
              "%s: cannot open as HDF5 (truncated or not a checkpoint)", path);

@@ -90,7 +90,8 @@ static int read_ds(hid_t f, const char *name, hid_t mtype, size_t elem, int64_t 
 
 static int open_read(const char *path, hid_t *f) {
   rd_h5_quiet();
-  if (!rd_fs_exists(path)) return rd_err(RD_EINVAL, "%s: no such file", path);
+  int st = rd_fs_require(path, RD_EINVAL);
+  if (st < 0) return rd_err_wrap(st, "%s", path);
   int rc = RD_H5(*f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT));
   if (rc < 0) return rd_err_wrap(rc, "%s: not a readable HDF5 file", path);
   rc = rd_h5_check_contained(*f, path);

@@ -111,6 +111,13 @@ int rd_fs_write_atomic(const char *path, const void *data, size_t n) {
   return s;
 }
 
+int rd_fs_require(const char *path, int missing_code) {
+  struct stat st;
+  if (stat(path, &st) == 0) return RD_OK;
+  if (errno == ENOENT) return rd_err(missing_code, "no such file");
+  return rd_err(RD_EIO, "cannot open: %s", strerror(errno));
+}
+
 int rd_fs_read_all(const char *path, char **data, size_t *n) {
   return rd_fs_read_max(path, (size_t)1 << 30, data, n);
 }

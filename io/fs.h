@@ -29,6 +29,10 @@ int rd_fs_write_atomic(const char *path, const void *data, size_t n);
  * folder is refused without blocking on it (RD_EINVAL), as is a file
  * longer than max; the message names the file. */
 int rd_fs_read_max(const char *path, size_t max, char **data, size_t *n);
+/* RD_OK when path can be stat()ed; else missing_code with "no such file"
+ * when it does not exist, or RD_EIO with the system's reason ("Too many
+ * levels of symbolic links", "Permission denied"). The caller adds the path. */
+int rd_fs_require(const char *path, int missing_code);
 /* rd_fs_read_max with a limit of 1 GiB. */
 int rd_fs_read_all(const char *path, char **data, size_t *n);
 /* Removes a folder and everything in it (no error when it is absent). */

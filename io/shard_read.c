@@ -199,7 +199,7 @@ static int check_lengths(rd_shard *s) {
 }
 
 static int shard_open(rd_shard *s, const char *path, uint64_t expect_hash) {
-  if (!rd_fs_exists(path)) return rd_err(RD_EINVAL, "no such file");
+  RD_TRY(rd_fs_require(path, RD_EINVAL)); /* rd_shard_open adds the path */
   rd_h5_quiet();
   s->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
   if (s->file < 0) {

@@ -281,6 +281,12 @@ static void errors_name_file_and_dataset(void) {
   CHECK_OK(rd_fs_write_atomic(tmp_path("text.h5"), "hello\n", 6));
   CHECK_ERR(rd_shard_open(&s, tmp_path("text.h5"), 0), "text.h5: not a readable HDF5 file");
   CHECK_ERR(rd_shard_open(&s, tmp_path("absent.h5"), 0), "absent.h5: no such file");
+  /* a symbolic link loop is named as such, not as a missing file */
+  char loop_a[512], loop_b[512];
+  snprintf(loop_a, sizeof loop_a, "%s", tmp_path("loop_a.h5"));
+  snprintf(loop_b, sizeof loop_b, "%s", tmp_path("loop_b.h5"));
+  CHECK(symlink(loop_b, loop_a) == 0 && symlink(loop_a, loop_b) == 0);
+  CHECK_ERR(rd_shard_open(&s, loop_a, 0), "loop_a.h5: cannot open: Too many levels of symbolic links");
 
   f = edit_copy("nocap.h5");
   CHECK(H5Ldelete(f, "/captions", H5P_DEFAULT) >= 0);
