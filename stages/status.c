@@ -216,6 +216,10 @@ int rd_cmd_status(const rd_cli *cli) {
   if (!x) return rd_err(RD_ENOMEM, "out of memory");
   int s = status_config(cli, &x->cfg);
   if (s == RD_OK) s = rd_slurm_abspath(x->cfg.run_dir, x->run_dir, sizeof x->run_dir);
+  /* A table of "no" for a folder that is not there would read as a run
+   * that has not started; most often the path is wrong. */
+  if (s == RD_OK && !rd_fs_exists(x->run_dir))
+    s = rd_err(RD_EINVAL, "%s: no such run folder (check --run-dir or the config's run_dir)", x->run_dir);
   if (s == RD_OK) s = show(x);
   free(x);
   return s;

@@ -42,6 +42,7 @@ same_results "$tmp/whole/eval/results.json" "$tmp/cut/eval/results.json" \
 # A stage that fails stops the pipeline with its message, and rediff status
 # names it.
 grep -q "^base  *yes" <("$REDIFF" status "${args[@]}" --run-dir "$tmp/whole") || fail "status: base not done"
+expect_exit 1 "no such run folder" "$REDIFF" status "${args[@]}" --run-dir "$tmp/not-a-run"
 rm -rf "$tmp/whole/ckpt/base" "$tmp/whole/done/mask" "$tmp/whole/ckpt/mask"
 expect_exit 1 "stage mask failed (exit 1)" "$REDIFF" pipeline "${args[@]}" --run-dir "$tmp/whole"
 grep -q "has no checkpoint to start mask from" "$tmp/err.txt" || fail "pipeline: the stage's own message is missing"
