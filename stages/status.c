@@ -94,7 +94,7 @@ static int failed_state(const char *s) {
 static void latest_ckpt(const char *run_dir, const rd_slurm_job *job, char *out, size_t n) {
   out[0] = '\0';
   char rel[64], path[RD_PATH_MAX];
-  if (strcmp(job->stage, "base") == 0 || strcmp(job->stage, "stage1") == 0)
+  if (strcmp(job->stage, "base") == 0 || strcmp(job->stage, "mask") == 0 || strcmp(job->stage, "stage1") == 0)
     snprintf(rel, sizeof rel, "ckpt/%s/LATEST", job->stage);
   else if (strcmp(job->stage, "stage2") == 0)
     snprintf(rel, sizeof rel, "ckpt/stage2_r%d/LATEST", job->round);

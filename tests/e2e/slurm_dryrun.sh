@@ -66,8 +66,10 @@ expect_exit 1 "cannot carry" "$REDIFF" submit -c "$cfg" --run-dir "$tmp/with spa
 
 # 5. status without Slurm: markers, a partial checkpoint, a chain whose
 # states cannot be asked.
-mkdir -p "$run/ckpt/stage1" "$run/slurm"
+mkdir -p "$run/ckpt/stage1" "$run/ckpt/mask" "$run/slurm"
 echo "step-00000500.h5" >"$run/ckpt/stage1/LATEST"
+rm -f "$run/done/mask"
+echo "step-00000100.h5" >"$run/ckpt/mask/LATEST"
 cat >"$run/slurm/chain.json" <<JSON
 {
   "run_dir": "$run",
@@ -87,5 +89,6 @@ grep -q "Slurm did not answer: cannot run scontrol: not found in PATH" "$tmp/sta
 grep -Eq '^data +yes +- +-$' "$tmp/status.txt" || fail "status: data row"
 grep -Eq '^stage1 +no +4242 +\? +partial: checkpoint step-00000500.h5$' "$tmp/status.txt" || fail "status: stage1 row"
 grep -Eq '^draft r1 +no +4243 +\?$' "$tmp/status.txt" || fail "status: draft row"
+grep -Eq '^mask +no +- +- +partial: checkpoint step-00000100.h5$' "$tmp/status.txt" || fail "status: an interrupted mask stage"
 grep -Eq '^eval +no +- +-$' "$tmp/status.txt" || fail "status: eval row"
 echo "slurm dry-run and status: ok"
