@@ -45,6 +45,7 @@ static void usage(FILE *out) {
              rd_commands[i].sub ? rd_commands[i].sub : "");
     fprintf(out, "  %-16s %s\n", name, rd_commands[i].help);
   }
+  fprintf(out, "  %-16s %s\n", "--version", "version, commit and build options (CUDA, NCCL, HDF5)");
   fprintf(out, "\nWithout -c the embedded default config (configs/tiny.yaml's values) is used.\n");
 }
 
@@ -89,11 +90,40 @@ static int end_mpi(int code) {
   return code;
 }
 
+/* Edit distance of two short words (commands are under 16 letters). */
+static int edit_distance(const char *a, const char *b) {
+  int la = (int)strlen(a), lb = (int)strlen(b), d[17][17];
+  if (la > 16 || lb > 16) return 99;
+  for (int i = 0; i <= la; i++) d[i][0] = i;
+  for (int j = 0; j <= lb; j++) d[0][j] = j;
+  for (int i = 1; i <= la; i++)
+    for (int j = 1; j <= lb; j++) {
+      int sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]), del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1;
+      d[i][j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+    }
+  return d[la][lb];
+}
+
+/* The command nearest to word, if a slip of at most 2 letters away. */
+static const char *nearest_command(const char *word) {
+  const char *best = NULL;
+  int bd = 3;
+  for (int i = 0; i < RD_N_COMMANDS; i++) {
+    int dist = edit_distance(word, rd_commands[i].command);
+    if (dist < bd) bd = dist, best = rd_commands[i].command;
+  }
+  return best;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
       strcmp(argv[1], "help") == 0) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? RD_EXIT_USAGE : RD_EXIT_OK;
+  }
+  if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+    printf("rediff %s (commit %s; %s)\n", RD_VERSION, RD_GIT_COMMIT, RD_BUILD_INFO);
+    return RD_EXIT_OK;
   }
   rd_cli cli;
   int s = rd_cli_parse(&cli, argc - 1, argv + 1);
@@ -105,8 +135,13 @@ int main(int argc, char **argv) {
       cmd = &rd_commands[i];
     }
     if (!cmd) {
-      s = rd_err(RD_EUSAGE, "unknown command '%s%s%s' (rediff --help lists them)", cli.command,
-                 cli.sub ? " " : "", cli.sub ? cli.sub : "");
+      const char *near = nearest_command(cli.command);
+      if (near && strcmp(near, cli.command) != 0)
+        s = rd_err(RD_EUSAGE, "unknown command '%s' (did you mean '%s'? rediff --help lists them)", cli.command,
+                   near);
+      else
+        s = rd_err(RD_EUSAGE, "unknown command '%s%s%s' (rediff --help lists them)", cli.command,
+                   cli.sub ? " " : "", cli.sub ? cli.sub : "");
     }
   }
   if (s == RD_OK) s = cmd->fn(&cli);
