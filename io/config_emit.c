@@ -66,12 +66,10 @@ static void fmt_double(char *out, size_t n, double x) {
     snprintf(out, n, "%.1f", x);
     return;
   }
-  int prec = 1;
-  for (; prec < 17; prec++) {
+  for (int prec = 1; prec <= 17; prec++) {
     snprintf(out, n, "%.*g", prec, x);
     if (strtod(out, NULL) == x) break;
   }
-  if (prec == 17) snprintf(out, n, "%.17g", x);
   /* YAML 1.1 readers (PyYAML) take an exponent form for a float only with a
    * "." in the mantissa: "1e-05" would load there as a string, "1.0e-05"
    * loads as the same double in libyaml-based rediff and in PyYAML. */

@@ -19,6 +19,13 @@ int rd_done_path(char *out, size_t n, const char *run_dir, const char *stage, in
   return rd_fs_join(out, n, run_dir, rel);
 }
 
+int rd_ckpt_dir_path(char *out, size_t n, const char *run_dir, const char *stage, int round) {
+  char rel[256];
+  if (round > 0) snprintf(rel, sizeof rel, "ckpt/%s_r%d", stage, round);
+  else snprintf(rel, sizeof rel, "ckpt/%s", stage);
+  return rd_fs_join(out, n, run_dir, rel);
+}
+
 int rd_done_exists(const char *run_dir, const char *stage, int round) {
   char p[RD_PATH_MAX];
   if (rd_done_path(p, sizeof p, run_dir, stage, round) < 0) return 0;

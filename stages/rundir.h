@@ -13,6 +13,10 @@ int rd_run_path(char *out, size_t n, const char *run_dir, const char *rel);
 /* "<run_dir>/done/<stage>" or "<run_dir>/done/<stage>.r<round>" (round > 0). */
 int rd_done_path(char *out, size_t n, const char *run_dir, const char *stage, int round);
 int rd_done_exists(const char *run_dir, const char *stage, int round);
+/* The checkpoint folder of a training stage: "<run_dir>/ckpt/<stage>" or
+ * "<run_dir>/ckpt/<stage>_r<round>" (round > 0). Stages that do not train
+ * have none on disk. */
+int rd_ckpt_dir_path(char *out, size_t n, const char *run_dir, const char *stage, int round);
 /* Writes the marker atomically; its text records when and with which config. */
 int rd_done_write(const char *run_dir, const char *stage, int round, uint64_t config_hash);
 

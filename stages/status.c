@@ -93,14 +93,14 @@ static int failed_state(const char *s) {
 /* The checkpoint a stage would resume from: the name in its LATEST. */
 static void latest_ckpt(const char *run_dir, const rd_slurm_job *job, char *out, size_t n) {
   out[0] = '\0';
-  char rel[64], path[RD_PATH_MAX];
-  if (strcmp(job->stage, "base") == 0 || strcmp(job->stage, "mask") == 0 || strcmp(job->stage, "stage1") == 0)
-    snprintf(rel, sizeof rel, "ckpt/%s/LATEST", job->stage);
-  else if (strcmp(job->stage, "stage2") == 0)
-    snprintf(rel, sizeof rel, "ckpt/stage2_r%d/LATEST", job->round);
-  else
+  /* The folder training writes (rd_ckpt_dir_path), so every training stage
+   * is found, whatever its name; other stages have no LATEST there. */
+  char dir[RD_PATH_MAX], path[RD_PATH_MAX];
+  if (rd_ckpt_dir_path(dir, sizeof dir, run_dir, job->stage, job->round) < 0 ||
+      rd_fs_join(path, sizeof path, dir, "LATEST") < 0 || !rd_fs_exists(path)) {
+    rd_err_clear();
     return;
-  if (rd_fs_join(path, sizeof path, run_dir, rel) < 0 || !rd_fs_exists(path)) return;
+  }
   char *text;
   size_t len;
   if (rd_fs_read_all(path, &text, &len) < 0) {

@@ -145,10 +145,7 @@ static int setup(rd_trainer *t) {
   RD_ALLOC(t->idx, (size_t)t->micro, "batch indices");
   RD_ALLOC(t->types, (size_t)t->micro * L, "token types");
   RD_ALLOC(t->rows, (size_t)t->micro, "batch rows");
-  char rel[256];
-  if (t->spec.round > 0) snprintf(rel, sizeof rel, "ckpt/%s_r%d", t->spec.stage, t->spec.round);
-  else snprintf(rel, sizeof rel, "ckpt/%s", t->spec.stage);
-  RD_TRY(rd_run_path(t->ckpt_dir, sizeof t->ckpt_dir, cfg->run_dir, rel));
+  RD_TRY(rd_ckpt_dir_path(t->ckpt_dir, sizeof t->ckpt_dir, cfg->run_dir, t->spec.stage, t->spec.round));
   if (env->is_root) {
     size_t bp, bg, bo, ba;
     rd_vlm_memory(&t->model, &bp, &bg, &bo, &ba);

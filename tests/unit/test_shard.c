@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "io/fs.h"
+#include "io/h5attr.h"
 #include "io/json.h"
 #include "io/rng.h"
 #include "io/shard.h"
@@ -379,13 +380,7 @@ static void errors_name_file_and_dataset(void) {
   /* A string attribute with a terminal escape in it is refused, not printed. */
   f = edit_copy("esc.h5");
   CHECK(H5Adelete(f, "created_by") >= 0);
-  hid_t st = H5Tcopy(H5T_C_S1), ss = H5Screate(H5S_SCALAR);
-  H5Tset_size(st, 8);
-  hid_t sa = H5Acreate2(f, "created_by", st, ss, H5P_DEFAULT, H5P_DEFAULT);
-  CHECK(sa >= 0 && H5Awrite(sa, st, "ab\x1b[2Jc") >= 0);
-  H5Aclose(sa);
-  H5Sclose(ss);
-  H5Tclose(st);
+  CHECK_OK(rd_h5_attr_write_str(f, "created_by", "ab\x1b[2Jc"));
   H5Fclose(f);
   CHECK_ERR(rd_shard_open(&s, tmp_path("esc.h5"), 0),
             "esc.h5: attribute created_by holds the control character 0x1b at byte 2");
