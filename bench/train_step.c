@@ -31,27 +31,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "io/config.h"
-#include "io/err.h"
-#include "io/rng.h"
+#include "io/core/clock.h"
+#include "io/core/err.h"
+#include "io/core/rng.h"
 #include "model/ops.h"
 #include "model/vlm.h"
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-/* CPU time of the whole process: on a shared machine it moves less than the
- * wall clock for one thread (time waiting for a core is not counted). */
-static double cpu_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -105,9 +91,9 @@ static int bench_sgemm(int n, int threads, int reps) {
   }
   double best = 1e30;
   for (int i = 0; i <= reps; i++) { /* the first call is warm-up */
-    double t0 = now_s();
+    double t0 = rd_clock_now();
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-    double dt = now_s() - t0;
+    double dt = rd_clock_now() - t0;
     if (i > 0 && dt < best) best = dt;
   }
   printf("impl=sgemm n=%d threads=%d ms=%.3f gflops=%.2f\n", n, threads, best * 1e3,
@@ -210,7 +196,7 @@ int main(int argc, char **argv) {
                      (float)cfg.train.weight_decay};
   float loss = 0.0f;
   for (int s = 1; s <= warmup + steps; s++) {
-    double t0 = now_s(), c0 = cpu_s();
+    double t0 = rd_clock_now(), c0 = rd_clock_cpu();
     rd_vlm_zero_grad(&m);
     if (rd_vlm_forward(&m, &b, &loss) || rd_vlm_backward(&m)) {
       fprintf(stderr, "train_step: %s\n", rd_err_msg());
@@ -225,8 +211,8 @@ int main(int argc, char **argv) {
                                        cfg.base.steps, (float)cfg.train.min_lr_frac),
                         scale);
     if (s > warmup) {
-      dt[s - warmup - 1] = now_s() - t0;
-      dc[s - warmup - 1] = cpu_s() - c0;
+      dt[s - warmup - 1] = rd_clock_now() - t0;
+      dc[s - warmup - 1] = rd_clock_cpu() - c0;
     }
   }
   qsort(dt, (size_t)steps, sizeof(double), cmp_double);

@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "data/lexicon.h"
-#include "io/err.h"
+#include "io/core/err.h"
 
 rd_fact rd_fact_relation(const rd_object *A, int rel, const rd_object *B) {
   rd_fact f;

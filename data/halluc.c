@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "data/grammar.h"
-#include "io/err.h"
-#include "io/rng.h"
+#include "io/core/err.h"
+#include "io/core/rng.h"
 
 enum { H_COLOUR, H_SHAPE, H_SIZE, H_CELL, H_COUNT, H_SHAPE_COUNT, H_RELATION, H_KINDS };
 

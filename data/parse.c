@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "data/grammar.h"
-#include "io/err.h"
+#include "io/core/err.h"
 
 int rd_caption_parse_strings(const char *const *words, int n, rd_facts *out,
                              rd_parse_report *rep) {

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "data/scene.h"
-#include "io/err.h"
+#include "io/core/err.h"
 
 /* Saturated and far apart in hue and brightness. */
 static const uint8_t colour_rgb[RD_COLOURS][3] = {

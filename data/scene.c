@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "data/grammar.h"
-#include "io/err.h"
-#include "io/rng.h"
+#include "io/core/err.h"
+#include "io/core/rng.h"
 
 void rd_shapes_params_default(rd_shapes_params *p) {
   p->image_size = 48;

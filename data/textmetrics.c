@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 
 /* One slot is one 32-byte entry, so a probe touches one cache line: the
  * document-frequency table of a large corpus outgrows the caches. */

@@ -15,8 +15,8 @@
 #include <string.h>
 
 #include "io/ckpt_internal.h"
-#include "io/err.h"
-#include "io/hash.h"
+#include "io/core/err.h"
+#include "io/core/hash.h"
 
 /* ---- ranks ------------------------------------------------------------- */
 
@@ -114,7 +114,7 @@ int ck_check_tensors(const rd_ckpt_tensor *t, int n, int need_param) {
 
 int ck_same_list(const ck_comm *c, const rd_ckpt_tensor *t, int n) {
   if (c->size == 1) return RD_OK;
-  /* The hash (io/hash.h) of what must be the same on every rank: its minimum
+  /* The hash (io/core/hash.h) of what must be the same on every rank: its minimum
    * and maximum over the ranks differ when any rank's list does. */
   uint64_t h = rd_hash_bytes(RD_HASH_INIT, &n, sizeof n), lo, hi;
   for (int i = 0; i < n; i++) {

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "io/ckpt_internal.h"
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 
 /* "step-<8+ digits>.h5" -> step; anything else (temporaries) -> -1. */
 static int64_t ck_parse_name(const char *s) {

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "io/ckpt_internal.h"
-#include "io/err.h"
+#include "io/core/err.h"
 #include "io/h5check.h"
 
 int rd_ckpt_peek(const char *path, rd_ckpt_meta *meta) {

@@ -18,7 +18,7 @@
 #include <stdint.h>
 
 #include "io/ckpt.h"
-#include "io/err.h"
+#include "io/core/err.h"
 
 /* Returns RD_EMPI with MPI's message from the calling function. MPI's default
  * handler aborts on failure; the check still reports the place when a caller
@@ -47,7 +47,7 @@ typedef H5L_info_t ck_linfo;
 /* File names longer than this in a checkpoint folder are not checkpoints. */
 #define CK_FILE_MAX 64
 
-/* Our errors are reported through io/err.h; HDF5's own printing is off
+/* Our errors are reported through io/core/err.h; HDF5's own printing is off
  * between ck_quiet_on and ck_quiet_off, which restores what was there. */
 typedef struct {
   H5E_auto2_t fn;

@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "io/ckpt_internal.h"
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 #include "io/h5check.h"
 #include "io/h5file.h"
 

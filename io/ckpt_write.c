@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "io/ckpt_internal.h"
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 #include "io/h5check.h"
 
 #define CK_CHUNK_ELEMS (256 * 1024) /* 1 MiB of floats per chunk at most */

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "io/config_internal.h"
-#include "io/err.h"
+#include "io/core/err.h"
 
 /* ---------------------------------------------------------------- the table */
 

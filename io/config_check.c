@@ -14,7 +14,7 @@
 #include <strings.h>
 
 #include "io/config_internal.h"
-#include "io/err.h"
+#include "io/core/err.h"
 
 /* Sets the message and which keys it is about. */
 __attribute__((format(printf, 3, 4))) static int bad(rd_cfg_blame *b, const char *keys, const char *fmt,

@@ -14,47 +14,9 @@
 #include <string.h>
 
 #include "io/config_internal.h"
-#include "io/err.h"
-#include "io/hash.h"
-
-/* A growing string: the emitter and the reference are built in memory. */
-typedef struct {
-  char *p;
-  size_t n, cap;
-  int oom;
-} rd_sb;
-
-static void sb_put(rd_sb *b, const char *s, size_t n) {
-  if (b->oom) return;
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->n + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = '\0';
-}
-
-static void sb_str(rd_sb *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-__attribute__((format(printf, 2, 3))) static void sb_printf(rd_sb *b, const char *fmt, ...) {
-  char buf[512];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf, fmt, ap);
-  va_end(ap);
-  if (n < 0)
-    b->oom = 1;
-  else
-    sb_put(b, buf, (size_t)n < sizeof buf ? (size_t)n : sizeof buf - 1);
-}
+#include "io/core/err.h"
+#include "io/core/hash.h"
+#include "io/core/strbuf.h"
 
 /* ---------------------------------------------------------------- emitting */
 
@@ -81,58 +43,58 @@ static void fmt_double(char *out, size_t n, double x) {
 }
 
 /* YAML double-quoted: any string reads back unchanged. */
-static void sb_quoted(rd_sb *b, const char *s) {
-  sb_str(b, "\"");
+static void sb_quoted(rd_strbuf *b, const char *s) {
+  rd_strbuf_str(b, "\"");
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
     if (*p == '"' || *p == '\\')
-      sb_printf(b, "\\%c", *p);
+      rd_strbuf_printf(b, "\\%c", *p);
     else if (*p == '\n')
-      sb_str(b, "\\n");
+      rd_strbuf_str(b, "\\n");
     else if (*p == '\t')
-      sb_str(b, "\\t");
+      rd_strbuf_str(b, "\\t");
     else if (*p < 0x20 || *p == 0x7f)
-      sb_printf(b, "\\x%02x", *p);
+      rd_strbuf_printf(b, "\\x%02x", *p);
     else
-      sb_put(b, (const char *)p, 1);
+      rd_strbuf_put(b, (const char *)p, 1);
   }
-  sb_str(b, "\"");
+  rd_strbuf_str(b, "\"");
 }
 
-static void sb_value(rd_sb *b, const rd_config *cfg, const rd_cfg_key *k) {
+static void sb_value(rd_strbuf *b, const rd_config *cfg, const rd_cfg_key *k) {
   const void *field = (const char *)cfg + k->off;
   char num[40];
   switch (k->kind) {
-  case RD_CFG_KIND_INT: sb_printf(b, "%d", *(const int *)field); break;
-  case RD_CFG_KIND_U64: sb_printf(b, "%" PRIu64, *(const uint64_t *)field); break;
+  case RD_CFG_KIND_INT: rd_strbuf_printf(b, "%d", *(const int *)field); break;
+  case RD_CFG_KIND_U64: rd_strbuf_printf(b, "%" PRIu64, *(const uint64_t *)field); break;
   case RD_CFG_KIND_FLOAT:
     fmt_double(num, sizeof num, *(const double *)field);
-    sb_str(b, num);
+    rd_strbuf_str(b, num);
     break;
-  case RD_CFG_KIND_BOOL: sb_str(b, *(const int *)field ? "true" : "false"); break;
+  case RD_CFG_KIND_BOOL: rd_strbuf_str(b, *(const int *)field ? "true" : "false"); break;
   case RD_CFG_KIND_STR:
     if (k->choices && rd_cfg_choice_ok(k->choices, field))
-      sb_str(b, field); /* plain words read back as such */
+      rd_strbuf_str(b, field); /* plain words read back as such */
     else
       sb_quoted(b, field);
     break;
   case RD_CFG_KIND_INTS: {
     const rd_cfg_ints *l = field;
-    sb_str(b, "[");
-    for (int i = 0; i < l->n; i++) sb_printf(b, "%s%d", i ? ", " : "", l->v[i]);
-    sb_str(b, "]");
+    rd_strbuf_str(b, "[");
+    for (int i = 0; i < l->n; i++) rd_strbuf_printf(b, "%s%d", i ? ", " : "", l->v[i]);
+    rd_strbuf_str(b, "]");
     break;
   }
   case RD_CFG_KIND_STRS: {
     const rd_cfg_strs *l = field;
-    sb_str(b, "[");
+    rd_strbuf_str(b, "[");
     for (int i = 0; i < l->n; i++) {
-      if (i) sb_str(b, ", ");
+      if (i) rd_strbuf_str(b, ", ");
       if (k->choices && rd_cfg_choice_ok(k->choices, l->v[i]))
-        sb_str(b, l->v[i]);
+        rd_strbuf_str(b, l->v[i]);
       else
         sb_quoted(b, l->v[i]);
     }
-    sb_str(b, "]");
+    rd_strbuf_str(b, "]");
     break;
   }
   }
@@ -141,7 +103,7 @@ static void sb_value(rd_sb *b, const rd_config *cfg, const rd_cfg_key *k) {
 /* Every key, grouped by section in table order. With comments, each line
  * carries its key's meaning (for people); without, the text is what the hash
  * covers, so rewording a meaning does not change a config's identity. */
-static int emit_text(const rd_config *cfg, int comments, rd_sb *b) {
+static int emit_text(const rd_config *cfg, int comments, rd_strbuf *b) {
   const char *section = "";
   for (int i = 0; i < rd_cfg_n_keys; i++) {
     const rd_cfg_key *k = &rd_cfg_keys[i];
@@ -152,18 +114,18 @@ static int emit_text(const rd_config *cfg, int comments, rd_sb *b) {
       for (int s = 0; s < rd_cfg_n_sections; s++)
         if (strlen(rd_cfg_sections[s].name) == slen && strncmp(rd_cfg_sections[s].name, k->name, slen) == 0) {
           section = rd_cfg_sections[s].name;
-          if (comments) sb_printf(b, "\n# %s\n", rd_cfg_sections[s].doc);
-          sb_printf(b, "%s:\n", section);
+          if (comments) rd_strbuf_printf(b, "\n# %s\n", rd_cfg_sections[s].doc);
+          rd_strbuf_printf(b, "%s:\n", section);
         }
     }
     size_t start = b->n;
-    sb_printf(b, "%s%s: ", dot ? "  " : "", rd_cfg_leaf(k->name));
+    rd_strbuf_printf(b, "%s%s: ", dot ? "  " : "", rd_cfg_leaf(k->name));
     sb_value(b, cfg, k);
     if (comments) {
       size_t w = b->n - start;
-      sb_printf(b, "%*s# %s", w < 34 ? (int)(34 - w) : 1, "", k->doc);
+      rd_strbuf_printf(b, "%*s# %s", w < 34 ? (int)(34 - w) : 1, "", k->doc);
     }
-    sb_str(b, "\n");
+    rd_strbuf_str(b, "\n");
   }
   if (b->oom) {
     free(b->p);
@@ -173,7 +135,7 @@ static int emit_text(const rd_config *cfg, int comments, rd_sb *b) {
 }
 
 int rd_config_to_yaml(const rd_config *cfg, char **yaml) {
-  rd_sb b = {0};
+  rd_strbuf b = RD_STRBUF_INIT;
   RD_TRY(emit_text(cfg, 1, &b));
   *yaml = b.p;
   return RD_OK;
@@ -189,11 +151,11 @@ int rd_config_emit(const rd_config *cfg, FILE *out) {
 }
 
 int rd_config_to_lines(const rd_config *cfg, char **text) {
-  rd_sb b = {0};
+  rd_strbuf b = RD_STRBUF_INIT;
   for (int i = 0; i < rd_cfg_n_keys; i++) {
-    sb_printf(&b, "%s: ", rd_cfg_keys[i].name);
+    rd_strbuf_printf(&b, "%s: ", rd_cfg_keys[i].name);
     sb_value(&b, cfg, &rd_cfg_keys[i]);
-    sb_str(&b, "\n");
+    rd_strbuf_str(&b, "\n");
   }
   if (b.oom) {
     free(b.p);
@@ -204,7 +166,7 @@ int rd_config_to_lines(const rd_config *cfg, char **text) {
 }
 
 uint64_t rd_config_hash(const rd_config *cfg) {
-  rd_sb b = {0};
+  rd_strbuf b = RD_STRBUF_INIT;
   if (emit_text(cfg, 0, &b) < 0) return 0;
   uint64_t h = rd_hash_bytes(RD_HASH_INIT, b.p, b.n);
   free(b.p);
@@ -231,75 +193,75 @@ static const char *type_words(const rd_cfg_key *k) {
   return "?";
 }
 
-static void doc_range(rd_sb *b, const rd_cfg_key *k) {
+static void doc_range(rd_strbuf *b, const rd_cfg_key *k) {
   switch (k->kind) {
   case RD_CFG_KIND_INT:
   case RD_CFG_KIND_FLOAT:
     if (k->hi >= RD_CFG_NO_MAX && k->kind == RD_CFG_KIND_INT)
-      sb_printf(b, "%s %.15g", (k->open & RD_CFG_LO_OPEN) ? ">" : ">=", k->lo);
+      rd_strbuf_printf(b, "%s %.15g", (k->open & RD_CFG_LO_OPEN) ? ">" : ">=", k->lo);
     else
-      sb_printf(b, "%s%.15g, %.15g%s", (k->open & RD_CFG_LO_OPEN) ? "(" : "[", k->lo, k->hi,
+      rd_strbuf_printf(b, "%s%.15g, %.15g%s", (k->open & RD_CFG_LO_OPEN) ? "(" : "[", k->lo, k->hi,
                 (k->open & RD_CFG_HI_OPEN) ? ")" : "]");
     break;
-  case RD_CFG_KIND_U64: sb_str(b, "0 .. 2^64-1"); break;
-  case RD_CFG_KIND_BOOL: sb_str(b, "`true`, `false`"); break;
+  case RD_CFG_KIND_U64: rd_strbuf_str(b, "0 .. 2^64-1"); break;
+  case RD_CFG_KIND_BOOL: rd_strbuf_str(b, "`true`, `false`"); break;
   case RD_CFG_KIND_STR:
     if (k->choices) {
-      for (int i = 0; k->choices[i]; i++) sb_printf(b, "%s`%s`", i ? ", " : "", k->choices[i]);
+      for (int i = 0; k->choices[i]; i++) rd_strbuf_printf(b, "%s`%s`", i ? ", " : "", k->choices[i]);
     } else {
-      sb_printf(b, "%s%zu bytes, one line", k->lo > 0 ? "1 to " : "up to ", k->size - 1);
+      rd_strbuf_printf(b, "%s%zu bytes, one line", k->lo > 0 ? "1 to " : "up to ", k->size - 1);
     }
     break;
   case RD_CFG_KIND_INTS:
-    sb_printf(b, "%d to %d items, each [%.15g, %.15g]", k->min_n, k->max_n, k->lo, k->hi);
+    rd_strbuf_printf(b, "%d to %d items, each [%.15g, %.15g]", k->min_n, k->max_n, k->lo, k->hi);
     break;
   case RD_CFG_KIND_STRS:
-    sb_printf(b, "%d to %d items", k->min_n, k->max_n);
+    rd_strbuf_printf(b, "%d to %d items", k->min_n, k->max_n);
     if (k->choices) {
-      sb_str(b, " of ");
-      for (int i = 0; k->choices[i]; i++) sb_printf(b, "%s`%s`", i ? ", " : "", k->choices[i]);
+      rd_strbuf_str(b, " of ");
+      for (int i = 0; k->choices[i]; i++) rd_strbuf_printf(b, "%s`%s`", i ? ", " : "", k->choices[i]);
     } else {
-      sb_printf(b, ", each up to %d bytes, one line", RD_CFG_STR - 1);
+      rd_strbuf_printf(b, ", each up to %d bytes, one line", RD_CFG_STR - 1);
     }
     break;
   }
 }
 
 /* Markdown table cells: '|' would end the cell. */
-static void sb_cell(rd_sb *b, const char *s) {
+static void sb_cell(rd_strbuf *b, const char *s) {
   for (; *s; s++) {
     if (*s == '|')
-      sb_str(b, "\\|");
+      rd_strbuf_str(b, "\\|");
     else
-      sb_put(b, s, 1);
+      rd_strbuf_put(b, s, 1);
   }
 }
 
 int rd_config_doc(FILE *out) {
   rd_config def;
   rd_config_defaults(&def);
-  rd_sb b = {0};
+  rd_strbuf b = RD_STRBUF_INIT;
   const char *head = "| key | type | default | range | meaning |\n|---|---|---|---|---|\n";
-  sb_str(&b, "## Top level\n\n");
-  sb_str(&b, head);
+  rd_strbuf_str(&b, "## Top level\n\n");
+  rd_strbuf_str(&b, head);
   for (int pass = -1; pass < rd_cfg_n_sections; pass++) {
     if (pass >= 0) {
-      sb_printf(&b, "\n## %s\n\n%c%s.\n\n", rd_cfg_sections[pass].name,
+      rd_strbuf_printf(&b, "\n## %s\n\n%c%s.\n\n", rd_cfg_sections[pass].name,
                 toupper((unsigned char)rd_cfg_sections[pass].doc[0]), rd_cfg_sections[pass].doc + 1);
-      sb_str(&b, head);
+      rd_strbuf_str(&b, head);
     }
     for (int i = 0; i < rd_cfg_n_keys; i++) {
       const rd_cfg_key *k = &rd_cfg_keys[i];
       if (pass < 0 ? strchr(k->name, '.') != NULL : !in_section(k, rd_cfg_sections[pass].name)) continue;
-      rd_sb v = {0};
+      rd_strbuf v = RD_STRBUF_INIT;
       sb_value(&v, &def, k);
-      sb_printf(&b, "| `%s` | %s | `", k->name, type_words(k));
+      rd_strbuf_printf(&b, "| `%s` | %s | `", k->name, type_words(k));
       sb_cell(&b, v.oom ? "?" : v.p);
-      sb_str(&b, "` | ");
+      rd_strbuf_str(&b, "` | ");
       doc_range(&b, k);
-      sb_str(&b, " | ");
+      rd_strbuf_str(&b, " | ");
       sb_cell(&b, k->doc);
-      sb_str(&b, " |\n");
+      rd_strbuf_str(&b, " |\n");
       free(v.p);
     }
   }

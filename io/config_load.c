@@ -17,8 +17,8 @@
 #include <yaml.h>
 
 #include "io/config_internal.h"
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 
 /* ------------------------------------------------------- where values come from */
 

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "io/h5check.h"
 
 static int write_scalar(hid_t obj, const char *name, hid_t ftype, hid_t mtype, const void *v) {

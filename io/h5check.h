@@ -26,7 +26,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 
 #define RD_H5(call) rd_h5_check_((int64_t)(call), #call, __FILE__, __LINE__)
 /* RD_H5 fails with RD_EIO and nothing else, so the context can be added with

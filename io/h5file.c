@@ -2,7 +2,7 @@
 
 #include <stdio.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "io/h5check.h"
 
 typedef struct {

@@ -6,12 +6,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "io/err.h"
-#include "io/fs.h"
-#include "io/json.h"
+#include "io/core/clock.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
+#include "io/core/json.h"
+#include "io/core/strbuf.h"
 
 /* ---- metrics ------------------------------------------------------------ */
 
@@ -92,13 +93,61 @@ void rd_metrics_close(rd_metrics *m) {
   m->f = NULL;
 }
 
-/* ---- progress ----------------------------------------------------------- */
+/* ---- reading back ------------------------------------------------------- */
 
-double rd_time_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+int rd_metrics_each(const char *path, rd_metrics_fn fn, void *ctx) {
+  char *text;
+  size_t n;
+  RD_TRY(rd_fs_read_all(path, &text, &n));
+  int s = RD_OK, lineno = 0;
+  for (const char *l = text; *l && s == RD_OK;) {
+    const char *end = strchr(l, '\n');
+    rd_metrics_line line = {l, end ? (size_t)(end - l) : strlen(l), ++lineno, end == NULL, NULL};
+    if (rd_json_parse(l, line.len, path, lineno, &line.obj) < 0) line.obj = NULL;
+    s = fn(ctx, &line);
+    json_decref(line.obj);
+    l += line.len + (end != NULL);
+  }
+  free(text);
+  return s > 0 ? RD_OK : s;
 }
+
+typedef struct {
+  const char *path;
+  int64_t step;
+  rd_strbuf kept;
+} truncate_ctx;
+
+static int keep_line(void *ctx, const rd_metrics_line *l) {
+  truncate_ctx *t = ctx;
+  if (l->cut) {
+    rd_err_clear(); /* its parse error is expected: the kill cut it */
+    return RD_OK;
+  }
+  if (!l->obj) return RD_EINVAL; /* the parse error names the line */
+  json_int_t step = 0;
+  json_error_t e;
+  if (json_unpack_ex(l->obj, &e, 0, "{s:I}", "step", &step) < 0)
+    return rd_err(RD_EINVAL, "%s:%d: not a metrics line: %s", t->path, l->lineno, e.text);
+  if (step > t->step) return RD_OK;
+  RD_TRY(rd_strbuf_put(&t->kept, l->text, l->len));
+  return rd_strbuf_put(&t->kept, "\n", 1);
+}
+
+int rd_metrics_truncate(const char *path, int64_t step) {
+  if (!rd_fs_exists(path)) return RD_OK;
+  truncate_ctx t = {path, step, RD_STRBUF_INIT};
+  int s = rd_metrics_each(path, keep_line, &t);
+  char *text = NULL;
+  size_t n = 0;
+  if (s == RD_OK) s = rd_strbuf_take(&t.kept, path, &text, &n);
+  if (s == RD_OK) s = rd_fs_write_atomic(path, text, n);
+  rd_strbuf_free(&t.kept);
+  free(text);
+  return s;
+}
+
+/* ---- progress ----------------------------------------------------------- */
 
 int rd_isatty(FILE *f) { return isatty(fileno(f)); }
 
@@ -110,7 +159,7 @@ void rd_progress_init(rd_progress *p, const char *label, int64_t total, int is_t
   p->is_tty = is_tty;
   p->log_every = total >= 20 ? total / 20 : 1;
   p->log_secs = 60;
-  p->t0 = rd_time_now();
+  p->t0 = rd_clock_now();
   p->t_shown = -1;
 }
 
@@ -199,9 +248,9 @@ void rd_progress_end_at(rd_progress *p, int64_t done, const char *extra, double 
 }
 
 void rd_progress_update(rd_progress *p, int64_t done, const char *extra) {
-  rd_progress_update_at(p, done, extra, rd_time_now());
+  rd_progress_update_at(p, done, extra, rd_clock_now());
 }
 
 void rd_progress_end(rd_progress *p, int64_t done, const char *extra) {
-  rd_progress_end_at(p, done, extra, rd_time_now());
+  rd_progress_end_at(p, done, extra, rd_clock_now());
 }

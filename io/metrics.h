@@ -1,19 +1,26 @@
 /* Metrics as JSON lines, and progress for long work (docs/logs.md).
  *
- * A metrics file holds one JSON object per line (io/json.h, compact, numbers
+ * A metrics file holds one JSON object per line (io/core/json.h, compact, numbers
  * to 9 significant digits), each starting with "step", "stage" and "kind",
  * flushed as it is written so a killed run keeps its log:
  *   {"step":100,"stage":"base","kind":"train","loss":2.31,"lr":0.0003}
  * JSON has no NaN or Inf: such a value is written as null with a flag beside
  * it ("loss":null,"loss_nonfinite":"nan").
  *
+ * A metrics file is read back line by line (rd_metrics_each): `rediff
+ * status` finds the last stage of a pipeline there, and a resumed stage
+ * cuts its log back to its checkpoint (rd_metrics_truncate).
+ *
  * Progress goes to a terminal as one bar redrawn in place, and to a log (not
  * a terminal) as a plain line every so many units or seconds. */
 #ifndef RD_IO_METRICS_H
 #define RD_IO_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "io/core/json.h"
 
 /* ---- metrics ------------------------------------------------------------ */
 
@@ -54,6 +61,36 @@ void rd_metrics_close(rd_metrics *m);
   rd_metrics_write((m), (step), (kind), (const rd_kv[]){__VA_ARGS__},          \
                    (int)(sizeof((const rd_kv[]){__VA_ARGS__}) / sizeof(rd_kv)))
 
+/* ---- reading back ------------------------------------------------------- */
+
+/* One line of a metrics file, as rd_metrics_each hands it over. */
+typedef struct {
+  const char *text; /* the line, without its newline (not NUL-terminated) */
+  size_t len;
+  int lineno;       /* 1-based */
+  int cut;          /* the last line, without its newline: a writer was killed */
+  json_t *obj;      /* the parsed line (borrowed: valid during the call), or
+                     * NULL when it is not JSON; rd_err_msg then says
+                     * "PATH:LINE:COLUMN: bad JSON: ..." */
+} rd_metrics_line;
+
+/* What rd_metrics_each calls for each line: RD_OK to go on, 1 to stop
+ * there, or a negative status to stop with. */
+typedef int (*rd_metrics_fn)(void *ctx, const rd_metrics_line *line);
+
+/* Calls fn for every line of the metrics file path in order, empty lines
+ * and a cut last line included (the caller decides what they mean).
+ * Returns RD_OK (also when fn stopped with 1), fn's negative status, or
+ * the error of reading the file (a missing file is RD_EINVAL naming it). */
+int rd_metrics_each(const char *path, rd_metrics_fn fn, void *ctx);
+
+/* Keeps the lines of steps <= step: a resumed stage then writes the same
+ * log an uninterrupted one would, without the lines of steps that the
+ * interruption threw away. A cut last line goes too; any other line must
+ * be a metrics object with its step (RD_EINVAL naming the line). Nothing
+ * to do when path does not exist. Rewrites the file atomically. */
+int rd_metrics_truncate(const char *path, int64_t step);
+
 /* ---- progress ----------------------------------------------------------- */
 
 typedef struct {
@@ -69,8 +106,6 @@ typedef struct {
   int width;          /* length of the last bar, to blank what is left of it */
 } rd_progress;
 
-/* Monotonic seconds (CLOCK_MONOTONIC). */
-double rd_time_now(void);
 /* Whether f is a terminal: pass rd_isatty(stderr) as is_tty. */
 int rd_isatty(FILE *f);
 

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "io/png.h"
 
 /* 5x7 glyphs on a 9-row cell, one byte per row, bit 4 the leftmost pixel:

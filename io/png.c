@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 
 /* libpng reports errors through a callback that must not return; ours
  * keeps the message and jumps back to the setjmp of the call in progress. */

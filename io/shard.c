@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "io/h5check.h"
 #include "io/shard_internal.h"
 

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 #include "io/h5attr.h"
 #include "io/h5check.h"
 #include "io/shard_internal.h"

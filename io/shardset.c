@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 #include "io/shard_internal.h"
 #include "io/vocab.h"
 

@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/hash.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
+#include "io/core/hash.h"
 
 static const char *const rd_specials[RD_TOK_NSPECIAL] = {"[MASK]", "[EOS]", "[BOS]", "[UNK]"};
 

@@ -13,7 +13,7 @@
  * pass; nothing else in a block communicates. */
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "model/ops.h"
 #include "model/vlm.h"
 

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/rng.h"
+#include "io/core/err.h"
+#include "io/core/rng.h"
 
 void rd_decode_opts_default(rd_decode_opts *o) {
   memset(o, 0, sizeof *o);

@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/hash.h"
-#include "io/rng.h"
+#include "io/core/err.h"
+#include "io/core/hash.h"
+#include "io/core/rng.h"
 #include "model/ops.h"
 
 #define RD_ALIGN 16 /* floats: every tensor starts on a 64-byte boundary */

@@ -11,7 +11,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "model/ops.h"
 #include "model/vlm.h"
 

@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "mpi/mpicheck.h"
 
 /* Names up to this many differing ranks in full; the rest are counted. */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "mpi/mpicheck.h"
 
 /* MPI counts are int: longer buffers go in pieces of at most this many

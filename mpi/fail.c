@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "mpi/mpicheck.h"
 
 _Noreturn void rd_mpi_fatal(const char *msg, int exit_code) {

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "mpi/mpicheck.h"
 
 static void comm_release(rd_comm *c) {

@@ -12,7 +12,7 @@
 
 #include <mpi.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 
 /* Formats the message for a failed MPI call and returns RD_EMPI. */
 int rd_mpi_err_at(int mpi_code, const char *file, int line, const char *call);

@@ -2,8 +2,8 @@
  * "before" model that the ReDiff stages improve. */
 #include <stdio.h>
 
-#include "io/err.h"
-#include "io/rng.h"
+#include "io/core/err.h"
+#include "io/core/rng.h"
 #include "stages/commands.h"
 #include "stages/rundir.h"
 #include "stages/train.h"

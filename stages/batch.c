@@ -1,6 +1,6 @@
 #include "stages/batch.h"
 
-#include "io/rng.h"
+#include "io/core/rng.h"
 #include "io/vocab.h"
 
 double rd_batch_mask(const rd_batch_ctx *c, uint32_t kind, int64_t sample_id, const int32_t *r0,

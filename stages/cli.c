@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 
 /* Options that take no value. Every other --name takes the next argument
  * (or the text after '='). */

@@ -1,7 +1,7 @@
 /* `rediff config show` and `rediff config doc`. */
 #include <stdio.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "stages/commands.h"
 
 /* Takes no option beyond -c, --run-dir and --set, and no argument. */

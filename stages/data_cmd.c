@@ -3,12 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "data/shapes.h"
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/clock.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 #include "io/png.h"
 #include "io/shard.h"
 #include "io/vocab.h"
@@ -19,12 +19,6 @@
  * data.n_train does. */
 #define RD_EVAL_ID_BASE (INT64_C(1) << 32)
 #define RD_PROMPT_WORDS 64
-
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 static void shapes_params(const rd_config *cfg, rd_shapes_params *p) {
   rd_shapes_params_default(p);
@@ -167,7 +161,7 @@ int rd_cmd_data_synth(const rd_cli *cli) {
   shapes_params(&cfg, &p);
   RD_TRY(rd_shapes_params_check(&p));
 
-  double t0 = now_s();
+  double t0 = rd_clock_now();
   rd_vocab v;
   RD_TRY(build_vocab(&cfg, &p, &v));
 
@@ -189,7 +183,7 @@ int rd_cmd_data_synth(const rd_cli *cli) {
     rd_vocab_free(&v);
     return s;
   }
-  double dt = now_s() - t0;
+  double dt = rd_clock_now() - t0;
   char hex[17];
   rd_vocab_hash_hex(rd_vocab_hash(&v), hex);
   int64_t n = tr.n + ev.n;

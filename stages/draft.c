@@ -7,11 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/core/clock.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
+#include "io/core/rng.h"
 #include "io/drafts.h"
-#include "io/err.h"
-#include "io/fs.h"
 #include "io/metrics.h"
-#include "io/rng.h"
 #include "io/shard.h"
 #include "model/decode.h"
 #include "stages/commands.h"
@@ -96,7 +97,7 @@ static int run(rd_stage_env *env, int round) {
   if (s == RD_OK) s = rd_decode_mode_parse(cfg->draft.mode, &mode);
   rd_decode_opts o;
   rd_infer_decode_opts(cfg, mode, 1, &o);
-  double t0 = rd_time_now();
+  double t0 = rd_clock_now();
   int64_t passes = 0;
   for (int k = 0; k < cfg->draft.step_counts.n && s == RD_OK; k++) {
     o.steps = cfg->draft.step_counts.v[k];
@@ -121,7 +122,7 @@ static int run(rd_stage_env *env, int round) {
   s = rd_stage_agree(env, s);
   if (s == RD_OK && env->is_root)
     fprintf(stderr, "draft r%d: %" PRId64 " drafts on rank 0 in %.1f s (%.1f forward passes/s)\n", round, out.n,
-            rd_time_now() - t0, (double)passes / (rd_time_now() - t0));
+            rd_clock_now() - t0, (double)passes / (rd_clock_now() - t0));
   free(ids);
   free(tokens);
   free(margin);

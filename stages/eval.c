@@ -13,9 +13,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/err.h"
-#include "io/fs.h"
-#include "io/json.h"
+#include "io/core/clock.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
+#include "io/core/json.h"
 #include "io/metrics.h"
 #include "io/plot.h"
 #include "io/shard.h"
@@ -124,7 +125,7 @@ static int run_setting(eval_ctx *c, const char *model, rd_decode_mode mode, int 
   row r;
   memset(&r, 0, sizeof r);
   MPI_Barrier(c->env->grid.world.mpi);
-  double t0 = rd_time_now();
+  double t0 = rd_clock_now();
   int s = rd_decode_check(&d.o, L);
   if (s == RD_OK) s = rd_evalset_caption(&c->es, 0, cfg->eval.batch, rd_infer_caption, &d, c->tokens, c->margin, &passes);
   if (s == RD_OK) s = rd_evalset_score(&c->es, &c->env->vocab, c->tokens, c->per);
@@ -135,7 +136,7 @@ static int run_setting(eval_ctx *c, const char *model, rd_decode_mode mode, int 
   for (int64_t i = 0; i < c->count; i++) neg_margin = fmaxf(neg_margin, -c->margin[i]);
   RD_TRY(rd_coll_allreduce_sum_i64(&c->env->grid.dp, &passes, 1));
   RD_TRY(rd_coll_allreduce_max_f32(&c->env->grid.dp, &neg_margin, 1));
-  double dt = rd_time_now() - t0;
+  double dt = rd_clock_now() - t0;
   rd_coll_records rec;
   RD_TRY(rd_coll_gather_records(&c->env->grid.dp, c->tokens, (size_t)c->count * L * sizeof(int32_t), 0, &rec));
   RD_TRY(gather_counts(c));

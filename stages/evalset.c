@@ -6,7 +6,7 @@
 
 #include "data/grammar.h"
 #include "data/shapes.h"
-#include "io/err.h"
+#include "io/core/err.h"
 
 int rd_evalset_init(rd_evalset *e, const rd_shard_info *info, int64_t n_set, int64_t count) {
   memset(e, 0, sizeof *e);

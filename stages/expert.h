@@ -119,7 +119,7 @@ void rd_expert_counts_free(rd_expert_counts *c);
 int rd_expert_counts_add(rd_expert_counts *c, int steps, int right, int drop);
 /* One edit of a kept draft; delta = target length - span length. */
 void rd_expert_counts_edit(rd_expert_counts *c, int steps, int kind, int delta);
-/* The counts as the text of a JSON object (docs/formats.md; io/json.h,
+/* The counts as the text of a JSON object (docs/formats.md; io/core/json.h,
  * indented), malloc'd and newline-terminated. */
 int rd_expert_counts_json(const rd_expert_counts *c, int round, const char *expert, const char *policy, char **json,
                           size_t *n);

@@ -3,7 +3,7 @@
  * positions. */
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "stages/expert.h"
 
 static const char *const drop_names[RD_DROP_REASONS] = {

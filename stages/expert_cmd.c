@@ -10,20 +10,18 @@
  * group) and restarted, and a reply that is not the protocol's JSON, or
  * whose edits do not fit the draft, is retried and finally counted as a
  * dropped draft. */
-#define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "io/err.h"
-#include "io/json.h"
+#include "io/core/clock.h"
+#include "io/core/err.h"
+#include "io/core/json.h"
+#include "io/core/proc.h"
+#include "io/core/strbuf.h"
 #include "stages/expert.h"
 
 const char rd_expert_prompt[] =
@@ -43,92 +41,33 @@ struct rd_expert_proc {
   char *command;
   double timeout_s;
   int retries;
-  pid_t pid;        /* 0: not running */
-  int in_fd;        /* our end of the program's stdin */
-  int out_fd;       /* our end of the program's stdout */
-  char *rbuf;       /* bytes read and not yet consumed */
-  size_t rlen, rcap;
+  rd_proc child;    /* the program; child.pid 0 when not running */
+  rd_strbuf rbuf;   /* bytes read and not yet consumed */
   struct sigaction old_pipe;
 };
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* Ends the program: closing stdin asks it to finish; after grace seconds it
- * (and anything it started) is killed. */
+/* Ends the program (and anything it started) after grace seconds, and
+ * forgets what was read of it. */
 static void proc_stop(rd_expert_proc *x, double grace) {
-  if (x->in_fd >= 0) close(x->in_fd);
-  if (x->out_fd >= 0) close(x->out_fd);
-  x->in_fd = x->out_fd = -1;
-  x->rlen = 0;
-  if (x->pid <= 0) return;
-  double until = now_s() + grace;
-  int status;
-  while (waitpid(x->pid, &status, WNOHANG) == 0) {
-    if (now_s() >= until) {
-      kill(-x->pid, SIGKILL);
-      waitpid(x->pid, &status, 0);
-      break;
-    }
-    struct timespec ts = {0, 10 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-  }
-  x->pid = 0;
+  rd_proc_stop(&x->child, grace);
+  rd_strbuf_drop(&x->rbuf, x->rbuf.n);
 }
 
 static int proc_start(rd_expert_proc *x) {
-  int in[2], out[2];
-  if (pipe2(in, O_CLOEXEC) != 0) return rd_err(RD_EIO, "expert.command: pipe: %s", strerror(errno));
-  if (pipe2(out, O_CLOEXEC) != 0) {
-    close(in[0]), close(in[1]);
-    return rd_err(RD_EIO, "expert.command: pipe: %s", strerror(errno));
-  }
-  pid_t pid = fork();
-  if (pid < 0) {
-    close(in[0]), close(in[1]), close(out[0]), close(out[1]);
-    return rd_err(RD_EIO, "expert.command: fork: %s", strerror(errno));
-  }
-  if (pid == 0) {
-    /* Its own process group, so a timeout kills the shell's children too. */
-    setpgid(0, 0);
-    dup2(in[0], 0);
-    dup2(out[1], 1);
-    execl("/bin/sh", "sh", "-c", x->command, (char *)NULL);
-    _exit(127);
-  }
-  setpgid(pid, pid); /* also here: whichever runs first */
-  close(in[0]);
-  close(out[1]);
-  x->pid = pid;
-  x->in_fd = in[1];
-  x->out_fd = out[0];
-  x->rlen = 0;
-  fcntl(x->in_fd, F_SETFL, fcntl(x->in_fd, F_GETFL) | O_NONBLOCK);
-  fcntl(x->out_fd, F_SETFL, fcntl(x->out_fd, F_GETFL) | O_NONBLOCK);
-  return RD_OK;
-}
-
-static int wait_fd(int fd, short ev, double deadline) {
-  double left = deadline - now_s();
-  if (left <= 0) return 0;
-  struct pollfd p = {fd, ev, 0};
-  int r = poll(&p, 1, (int)(left * 1000) + 1);
-  return r < 0 && errno == EINTR ? 1 : r; /* spurious wake-ups just loop */
+  rd_strbuf_drop(&x->rbuf, x->rbuf.n);
+  return rd_proc_start_shell(&x->child, x->command, "expert.command");
 }
 
 /* RD_DROP_NONE, _TIMEOUT or _CRASH. */
 static int send_all(rd_expert_proc *x, const char *s, size_t n, double deadline) {
   while (n) {
-    ssize_t w = write(x->in_fd, s, n);
+    ssize_t w = write(x->child.in_fd, s, n);
     if (w > 0) {
       s += w, n -= (size_t)w;
       continue;
     }
     if (w < 0 && errno != EAGAIN && errno != EINTR) return RD_DROP_CRASH; /* EPIPE: it exited */
-    int r = wait_fd(x->in_fd, POLLOUT, deadline);
+    int r = rd_proc_wait_fd(x->child.in_fd, POLLOUT, deadline);
     if (r == 0) return RD_DROP_TIMEOUT;
     if (r < 0) return RD_DROP_CRASH;
   }
@@ -136,36 +75,31 @@ static int send_all(rd_expert_proc *x, const char *s, size_t n, double deadline)
 }
 
 /* One line (without its newline) into *line; RD_DROP_NONE, _TIMEOUT,
- * _CRASH (end of file) or _MALFORMED (longer than RD_REPLY_MAX). */
+ * _CRASH (end of file) or _MALFORMED (longer than RD_REPLY_MAX); -1 when
+ * memory ran out. */
 static int read_line(rd_expert_proc *x, double deadline, char **line, size_t *len) {
+  rd_strbuf *b = &x->rbuf;
   for (;;) {
-    char *nl = x->rlen ? memchr(x->rbuf, '\n', x->rlen) : NULL;
+    char *nl = b->n ? memchr(b->p, '\n', b->n) : NULL;
     if (nl) {
-      *len = (size_t)(nl - x->rbuf);
+      *len = (size_t)(nl - b->p);
       *line = malloc(*len + 1);
       if (!*line) return -1;
-      memcpy(*line, x->rbuf, *len);
+      memcpy(*line, b->p, *len);
       (*line)[*len] = '\0';
-      x->rlen -= *len + 1;
-      memmove(x->rbuf, nl + 1, x->rlen);
+      rd_strbuf_drop(b, *len + 1);
       return RD_DROP_NONE;
     }
-    if (x->rlen >= RD_REPLY_MAX) return RD_DROP_MALFORMED;
-    if (x->rcap - x->rlen < 4096) {
-      size_t c = x->rcap ? 2 * x->rcap : 65536;
-      char *b = realloc(x->rbuf, c);
-      if (!b) return -1;
-      x->rbuf = b;
-      x->rcap = c;
-    }
-    ssize_t r = read(x->out_fd, x->rbuf + x->rlen, x->rcap - x->rlen);
+    if (b->n >= RD_REPLY_MAX) return RD_DROP_MALFORMED;
+    if (rd_strbuf_reserve(b, 4096) < 0) return -1;
+    ssize_t r = read(x->child.out_fd, b->p + b->n, b->cap - b->n - 1);
     if (r > 0) {
-      x->rlen += (size_t)r;
+      rd_strbuf_commit(b, (size_t)r);
       continue;
     }
     if (r == 0) return RD_DROP_CRASH;
     if (errno != EAGAIN && errno != EINTR) return RD_DROP_CRASH;
-    int w = wait_fd(x->out_fd, POLLIN, deadline);
+    int w = rd_proc_wait_fd(x->child.out_fd, POLLIN, deadline);
     if (w == 0) return RD_DROP_TIMEOUT;
     if (w < 0) return RD_DROP_CRASH;
   }
@@ -181,7 +115,7 @@ int rd_expert_proc_open(rd_expert_proc **xp, const char *command, double timeout
   }
   x->timeout_s = timeout_s;
   x->retries = retries < 0 ? 0 : retries;
-  x->in_fd = x->out_fd = -1;
+  x->child.in_fd = x->child.out_fd = -1;
   /* A program that exits while we write must not kill the gather. */
   struct sigaction ign;
   memset(&ign, 0, sizeof ign);
@@ -195,7 +129,7 @@ void rd_expert_proc_close(rd_expert_proc *x) {
   if (!x) return;
   proc_stop(x, 2.0);
   sigaction(SIGPIPE, &x->old_pipe, NULL);
-  free(x->rbuf);
+  rd_strbuf_free(&x->rbuf);
   free(x->command);
   free(x);
 }
@@ -286,11 +220,11 @@ int rd_expert_proc_ask(rd_expert_proc *x, const rd_vocab *v, const rd_expert_req
   RD_TRY(request_line(req, &line, &len));
   int reason = RD_DROP_CRASH;
   for (int attempt = 0; attempt <= x->retries; attempt++) {
-    if (x->pid <= 0 && proc_start(x) < 0) {
+    if (x->child.pid <= 0 && proc_start(x) < 0) {
       reason = RD_DROP_CRASH; /* could not even start: counted like an exit */
       continue;
     }
-    double deadline = now_s() + x->timeout_s;
+    double deadline = rd_clock_now() + x->timeout_s;
     reason = send_all(x, line, len, deadline);
     char *reply = NULL;
     size_t rlen = 0;

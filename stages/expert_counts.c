@@ -4,8 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/json.h"
+#include "io/core/err.h"
+#include "io/core/json.h"
 #include "stages/expert.h"
 
 void rd_expert_counts_init(rd_expert_counts *c) { memset(c, 0, sizeof *c); }

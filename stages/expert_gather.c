@@ -14,9 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/core/err.h"
+#include "io/core/fs.h"
+#include "io/core/strbuf.h"
 #include "io/drafts.h"
-#include "io/err.h"
-#include "io/fs.h"
 #include "io/png.h"
 #include "io/shard.h"
 #include "mpi/coll.h"
@@ -96,23 +97,10 @@ static int drafts_load(const rd_stage_env *env, int round, draft_set *d) {
 
 /* ---- records: one per draft, packed back to back */
 
-typedef struct {
-  unsigned char *p;
-  size_t n, cap;
-} buf;
-
-static int put(buf *b, const void *src, size_t n) {
-  if (b->n + n > b->cap) {
-    size_t c = b->cap ? b->cap : 4096;
-    while (c < b->n + n) c *= 2;
-    unsigned char *q = realloc(b->p, c);
-    if (!q) return rd_err(RD_ENOMEM, "out of memory packing revisions");
-    b->p = q;
-    b->cap = c;
-  }
-  memcpy(b->p + b->n, src, n);
-  b->n += n;
-  return RD_OK;
+/* Packed into an rd_strbuf (io/core/strbuf.h): it holds any bytes. */
+static int put(rd_strbuf *b, const void *src, size_t n) {
+  int s = rd_strbuf_put(b, src, n);
+  return s < 0 ? rd_err(s, "out of memory packing revisions") : s;
 }
 
 typedef struct {
@@ -178,7 +166,7 @@ static int judge(worker *w, int64_t id, int64_t sid, const int32_t *tok, rd_expe
   return ask_command(w, id, sid, tok, n, cap, cap_len, o);
 }
 
-static int work_slice(worker *w, const draft_set *d, int64_t begin, int64_t count, buf *out) {
+static int work_slice(worker *w, const draft_set *d, int64_t begin, int64_t count, rd_strbuf *out) {
   const int L = d->L;
   rd_expert_out *o = rd_malloc(sizeof *o, "an expert answer");
   int32_t *x = rd_malloc(sizeof(int32_t) * 2 * (size_t)L, "a revised row"), *y = x ? x + L : NULL;
@@ -310,14 +298,14 @@ static int gather(rd_stage_env *env, int round) {
   memset(&w, 0, sizeof w); /* worker_close is safe on what worker_open left */
   int s = rd_stage_agree(env, drafts_load(env, round, &d));
   if (s == RD_OK) s = rd_stage_agree(env, worker_open(&w, env, round));
-  buf out = {0};
+  rd_strbuf out = RD_STRBUF_INIT;
   int64_t begin = 0, count = 0;
   if (s == RD_OK) s = rd_shardset_slice(d.n, env->grid.rank, env->grid.size, &begin, &count);
   if (s == RD_OK) s = rd_stage_agree(env, work_slice(&w, &d, begin, count, &out));
   worker_close(&w);
   rd_coll_records recs = {0};
   if (s == RD_OK) s = rd_coll_gather_records(&env->grid.world, out.p, out.n, 0, &recs);
-  free(out.p);
+  rd_strbuf_free(&out);
   int ws2 = RD_OK;
   if (s == RD_OK && env->is_root) {
     rd_revisions rev;

@@ -3,7 +3,7 @@
  * every run of differing words becomes one edit. */
 #include <stdlib.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "stages/expert.h"
 
 /* d[(n+1) x (m+1)]: d[i][j] = distance of a[i..n) to b[j..m) (suffixes, so

@@ -13,7 +13,7 @@
  * differ. A sentence is deleted only when every true fact is stated. */
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "stages/expert.h"
 
 _Static_assert((int)RD_EDIT_COUNT == (int)RD_FACT_COUNT && (int)RD_EDIT_SHAPE_COUNT == (int)RD_FACT_SHAPE_COUNT,

@@ -6,8 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/clock.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 #include "io/metrics.h"
 #include "io/png.h"
 #include "io/shard.h"
@@ -185,9 +186,9 @@ static int run(rd_stage_env *env, const rd_cli *cli, const rd_decode_opts *o_in)
   rd_decode_traj traj = {0};
   rd_decode_output dout = {out, traj_path ? &traj : NULL, 0, NULL};
   rd_decode_input in = {1, shard ? sb.images : img, shard ? sb.features : NULL, &sample_id, init};
-  double t0 = rd_time_now();
+  double t0 = rd_clock_now();
   if (s == RD_OK) s = rd_decode(&m, &o, &in, &dout);
-  double dt = rd_time_now() - t0;
+  double dt = rd_clock_now() - t0;
   if (s == RD_OK) {
     char text[8192];
     int n_words = rd_decode_caption_len(out, L, RD_TOK_EOS);

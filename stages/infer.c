@@ -5,8 +5,8 @@
 #include <string.h>
 
 #include "io/ckpt.h"
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 #include "io/vocab.h"
 
 int rd_infer_init(rd_vlm *m, const rd_stage_env *env, int max_batch, int feature_dim) {

@@ -2,8 +2,8 @@
 
 #include <stdlib.h>
 
-#include "io/err.h"
-#include "io/rng.h"
+#include "io/core/err.h"
+#include "io/core/rng.h"
 
 int rd_loader_init(rd_loader *l, int64_t n, int batch, uint64_t seed) {
   if (n <= 0) return rd_err(RD_EINVAL, "the training set is empty");

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 #include "stages/cli.h"
 #include "stages/commands.h"
 

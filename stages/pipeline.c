@@ -5,76 +5,31 @@
  * with the results of an uninterrupted one. Each stage's output goes to
  * RUN_DIR/logs/<stage>.log and a line per stage to logs/pipeline.jsonl. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/clock.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
+#include "io/core/proc.h"
 #include "io/metrics.h"
 #include "stages/commands.h"
 #include "stages/rundir.h"
 #include "stages/slurm.h"
 
-extern char **environ;
-
 #define RD_PIPE_ARGS 256
-
-/* Runs one stage as a child process, its stdout and stderr appended to log;
- * returns its exit status (or 128 + signal). */
-static int run_child(char *const *argv, const char *log, int *status) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, STDERR_FILENO, STDOUT_FILENO);
-  pid_t pid;
-  int e = posix_spawn(&pid, argv[0], &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (e != 0) return rd_err(RD_EIO, "cannot start %s: %s", argv[0], strerror(e));
-  int ws;
-  while (waitpid(pid, &ws, 0) < 0)
-    if (errno != EINTR) return rd_err(RD_EIO, "waiting for %s: %s", argv[0], strerror(errno));
-  *status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-  return RD_OK;
-}
 
 /* The stage's own error from its log, or its last lines. */
 static void tail_log(const char *log, char *out, size_t n) {
   out[0] = '\0';
   if (rd_log_error_line(log, out, n)) return;
-  char *text;
-  size_t len;
-  if (rd_fs_read_all(log, &text, &len) != RD_OK) return;
-  int lines = 0;
-  size_t i = len;
-  while (i > 0 && lines < 4) {
-    i--;
-    if (text[i] == '\n' && i + 1 < len) lines++;
-  }
-  snprintf(out, n, "%s", text + (i ? i + 1 : 0));
-  free(text);
-}
-
-/* The first executable name on PATH, as an absolute path, into out; 0 when
- * there is none. The launcher is looked up once, so every stage of the run
- * uses the same one, the one a module system put first. */
-static int find_on_path(const char *name, char *out, size_t n) {
-  const char *path = getenv("PATH");
-  for (const char *p = path ? path : ""; *p;) {
-    size_t k = strcspn(p, ":");
-    if (k > 0 && k + 1 + strlen(name) < n && p[0] == '/') {
-      snprintf(out, n, "%.*s/%s", (int)k, p, name);
-      if (access(out, X_OK) == 0) return 1;
-    }
-    p += k + (p[k] == ':');
-  }
-  return 0;
+  char *tail = NULL;
+  if (rd_fs_tail(log, 4, &tail) < 0) rd_err_clear();
+  if (tail) snprintf(out, n, "%s", tail);
+  free(tail);
 }
 
 int rd_cmd_pipeline(const rd_cli *cli) {
@@ -107,7 +62,7 @@ int rd_cmd_pipeline(const rd_cli *cli) {
     needs_mpi |= cfg.parallel.ranks > 1 && strcmp(st[i].stage, "data") != 0 &&
                  !rd_done_exists(cfg.run_dir, st[i].stage, st[i].round);
   if (needs_mpi) {
-    if (!find_on_path("mpirun", mpirun, sizeof mpirun)) {
+    if (!rd_proc_find("mpirun", mpirun, sizeof mpirun)) {
       rd_metrics_close(&pm);
       return rd_err(RD_EINVAL,
                     "mpirun is not on PATH: parallel.ranks = %d needs an MPI launcher (load your MPI module, or "
@@ -117,7 +72,7 @@ int rd_cmd_pipeline(const rd_cli *cli) {
     fprintf(stderr, "pipeline: stages run under %s -np %d\n", mpirun, cfg.parallel.ranks);
     RD_METRICS(&pm, 0, "launcher", rd_kv_str("mpirun", mpirun), rd_kv_int("ranks", cfg.parallel.ranks));
   }
-  double t_all = rd_time_now();
+  double t_all = rd_clock_now();
   double secs[RD_SLURM_MAX_JOBS] = {0};
   int ran[RD_SLURM_MAX_JOBS] = {0}, s = RD_OK;
   char labels[RD_SLURM_MAX_JOBS][64];
@@ -155,10 +110,10 @@ int rd_cmd_pipeline(const rd_cli *cli) {
     s = rd_run_path(log, sizeof log, cfg.run_dir, logrel);
     if (s != RD_OK) break;
     fprintf(stderr, "pipeline: %s ... (log %s)\n", label, log);
-    double t0 = rd_time_now();
+    double t0 = rd_clock_now();
     int status = 0;
-    s = run_child(argv, log, &status);
-    secs[i] = rd_time_now() - t0;
+    s = rd_proc_run_logged(argv, log, &status);
+    secs[i] = rd_clock_now() - t0;
     ran[i] = 1;
     if (s != RD_OK) break;
     RD_METRICS(&pm, i, "stage", rd_kv_str("name", label), rd_kv_int("exit", status), rd_kv_num("seconds", secs[i]));
@@ -171,7 +126,7 @@ int rd_cmd_pipeline(const rd_cli *cli) {
   }
   rd_metrics_close(&pm);
   if (s != RD_OK) return s;
-  fprintf(stderr, "pipeline: done in %.1f s\n", rd_time_now() - t_all);
+  fprintf(stderr, "pipeline: done in %.1f s\n", rd_clock_now() - t_all);
   for (int i = 0; i < n; i++)
     if (ran[i]) fprintf(stderr, "  %-10s %8.1f s\n", labels[i], secs[i]);
   char results[RD_PATH_MAX];

@@ -5,8 +5,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 
 int rd_run_path(char *out, size_t n, const char *run_dir, const char *rel) {
   return rd_fs_join(out, n, run_dir, rel);

@@ -4,8 +4,8 @@
 #include <stdlib.h>
 
 #include "data/textmetrics.h"
-#include "io/err.h"
-#include "io/rng.h"
+#include "io/core/err.h"
+#include "io/core/rng.h"
 
 int rd_score_caption(const rd_vocab *v, const int32_t *tokens, int L, const rd_scene *scene, rd_score_counts *acc) {
   const char *words[RD_WORDS_MAX];

@@ -4,7 +4,7 @@
 #include <signal.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 
 static volatile sig_atomic_t rd_stop_signal;
 

@@ -8,73 +8,39 @@
  * job runs again (docs/slurm.md has the details and the limits). */
 #include "stages/slurm.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "io/err.h"
-#include "io/fs.h"
-#include "io/json.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
+#include "io/core/json.h"
+#include "io/core/strbuf.h"
 #include "stages/rundir.h"
 
-/* ------------------------------------------------------------------- text */
+/* ------------------------------------------------------------------- rd_strbuf */
 
-typedef struct {
-  char *p;
-  size_t n, cap;
-  int oom;
-} text;
-
-__attribute__((format(printf, 2, 3))) static void put(text *t, const char *fmt, ...) {
-  if (t->oom) return;
-  va_list ap;
-  va_start(ap, fmt);
-  int k = vsnprintf(NULL, 0, fmt, ap);
-  va_end(ap);
-  if (t->n + (size_t)k + 1 > t->cap) {
-    size_t cap = t->cap ? t->cap : 4096;
-    while (cap < t->n + (size_t)k + 1) cap *= 2;
-    char *p = realloc(t->p, cap);
-    if (!p) {
-      t->oom = 1;
-      return;
-    }
-    t->p = p, t->cap = cap;
-  }
-  va_start(ap, fmt);
-  vsnprintf(t->p + t->n, (size_t)k + 1, fmt, ap);
-  va_end(ap);
-  t->n += (size_t)k;
-}
-
-static int finish(text *t, char **out) {
-  if (t->oom || !t->p) {
-    free(t->p);
-    return rd_err(RD_ENOMEM, "out of memory writing a batch script");
-  }
-  *out = t->p;
-  return RD_OK;
-}
+/* A batch script is built in an rd_strbuf (io/core/strbuf.h); an
+ * allocation that fails is found once, when the script is handed over. */
 
 /* A word the shell reads back unchanged: bare when it is plain, else in
  * single quotes ('\'' for a quote inside). */
-static void put_word(text *t, const char *w) {
+static void put_word(rd_strbuf *t, const char *w) {
   int plain = *w != '\0';
   for (const char *c = w; *c; c++)
     if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-", *c)) plain = 0;
   if (plain) {
-    put(t, "%s", w);
+    rd_strbuf_printf(t, "%s", w);
     return;
   }
-  put(t, "'");
+  rd_strbuf_printf(t, "'");
   for (const char *c = w; *c; c++) {
-    if (*c == '\'') put(t, "'\\''");
-    else put(t, "%c", *c);
+    if (*c == '\'') rd_strbuf_printf(t, "'\\''");
+    else rd_strbuf_put(t, c, 1);
   }
-  put(t, "'");
+  rd_strbuf_printf(t, "'");
 }
 
 /* ------------------------------------------------------------------- plan */
@@ -186,17 +152,17 @@ extern const char rd_slurm_job_sh[];
 
 typedef struct {
   const char *name; /* NAME of @NAME@ in the template */
-  text v;
+  rd_strbuf v;
 } slot;
 
 /* Copies the template to *t with every @NAME@ replaced by its slot's text.
  * A placeholder alone on its line stands for a block: the line, newline
  * included, becomes the slot's text (which ends in a newline or is empty). */
-static int fill(text *t, const char *tpl, slot *slots, int n) {
+static int fill(rd_strbuf *t, const char *tpl, slot *slots, int n) {
   for (const char *c = tpl; *c;) {
     size_t k = c[0] == '@' ? strspn(c + 1, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") : 0;
     if (k == 0 || c[1 + k] != '@') {
-      put(t, "%c", *c++);
+      rd_strbuf_put(t, c++, 1);
       continue;
     }
     int i = 0;
@@ -204,7 +170,7 @@ static int fill(text *t, const char *tpl, slot *slots, int n) {
     if (i == n) return rd_err(RD_EINVAL, "slurm/job.sh: unknown placeholder @%.*s@", (int)k, c + 1);
     const char *end = c + k + 2;
     int block = (c == tpl || c[-1] == '\n') && *end == '\n';
-    put(t, "%s", slots[i].v.p ? slots[i].v.p : "");
+    rd_strbuf_printf(t, "%s", slots[i].v.p ? slots[i].v.p : "");
     c = block ? end + 1 : end;
   }
   return RD_OK;
@@ -231,64 +197,64 @@ int rd_slurm_script(const rd_config *cfg, const rd_slurm_job *job, const char *r
   enum { LABEL, RUN_DIR, SCRIPT, SBATCH, SETUP, DONE, MAX_REQUEUES, LAUNCH, N_SLOTS };
   slot sl[N_SLOTS] = {{.name = "LABEL"},  {.name = "RUN_DIR"}, {.name = "SCRIPT"},       {.name = "SBATCH"},
                       {.name = "SETUP"},  {.name = "DONE"},    {.name = "MAX_REQUEUES"}, {.name = "LAUNCH"}};
-  put(&sl[LABEL].v, "%s", label);
-  put(&sl[RUN_DIR].v, "%s", run_dir);
-  put(&sl[SCRIPT].v, "%s", script);
+  rd_strbuf_printf(&sl[LABEL].v, "%s", label);
+  rd_strbuf_printf(&sl[RUN_DIR].v, "%s", run_dir);
+  rd_strbuf_printf(&sl[SCRIPT].v, "%s", script);
 
-  text *b = &sl[SBATCH].v;
-  put(b, "#SBATCH --job-name=%s.%s", base, job->stage);
-  if (job->round > 0) put(b, ".r%d", job->round);
-  put(b, "\n");
-  if (s->partition[0]) put(b, "#SBATCH --partition=%s\n", s->partition);
-  if (s->account[0]) put(b, "#SBATCH --account=%s\n", s->account);
-  if (s->qos[0]) put(b, "#SBATCH --qos=%s\n", s->qos);
-  put(b, "#SBATCH --nodes=%d\n", job->nodes);
-  put(b, "#SBATCH --ntasks-per-node=%d\n", job->tasks_per_node);
-  if (job->gpus_per_node > 0) put(b, "#SBATCH --gpus-per-node=%d\n", job->gpus_per_node);
-  put(b, "#SBATCH --cpus-per-task=%d\n", s->cpus_per_task);
-  put(b, "#SBATCH --time=%s\n", job->time);
-  put(b, "#SBATCH --output=%s/%s.%%j.out\n", logs, job->name);
-  put(b, "#SBATCH --error=%s/%s.%%j.err\n", logs, job->name);
+  rd_strbuf *b = &sl[SBATCH].v;
+  rd_strbuf_printf(b, "#SBATCH --job-name=%s.%s", base, job->stage);
+  if (job->round > 0) rd_strbuf_printf(b, ".r%d", job->round);
+  rd_strbuf_printf(b, "\n");
+  if (s->partition[0]) rd_strbuf_printf(b, "#SBATCH --partition=%s\n", s->partition);
+  if (s->account[0]) rd_strbuf_printf(b, "#SBATCH --account=%s\n", s->account);
+  if (s->qos[0]) rd_strbuf_printf(b, "#SBATCH --qos=%s\n", s->qos);
+  rd_strbuf_printf(b, "#SBATCH --nodes=%d\n", job->nodes);
+  rd_strbuf_printf(b, "#SBATCH --ntasks-per-node=%d\n", job->tasks_per_node);
+  if (job->gpus_per_node > 0) rd_strbuf_printf(b, "#SBATCH --gpus-per-node=%d\n", job->gpus_per_node);
+  rd_strbuf_printf(b, "#SBATCH --cpus-per-task=%d\n", s->cpus_per_task);
+  rd_strbuf_printf(b, "#SBATCH --time=%s\n", job->time);
+  rd_strbuf_printf(b, "#SBATCH --output=%s/%s.%%j.out\n", logs, job->name);
+  rd_strbuf_printf(b, "#SBATCH --error=%s/%s.%%j.err\n", logs, job->name);
   /* B: the warning goes to the batch shell only, which passes it on. */
-  put(b, "#SBATCH --signal=B:USR1@%d\n", s->signal_lead_s);
-  put(b, "#SBATCH --requeue\n");
-  put(b, "#SBATCH --open-mode=append\n");
+  rd_strbuf_printf(b, "#SBATCH --signal=B:USR1@%d\n", s->signal_lead_s);
+  rd_strbuf_printf(b, "#SBATCH --requeue\n");
+  rd_strbuf_printf(b, "#SBATCH --open-mode=append\n");
   int st = RD_OK;
   for (int i = 0; i < s->extra.n && st == RD_OK; i++) {
     const char *e = s->extra.v[i];
     if (strchr(e, '\n')) st = rd_err(RD_EINVAL, "slurm.extra[%d] spans several lines", i);
-    else put(b, "%s%s\n", strncmp(e, "#SBATCH", 7) == 0 ? "" : "#SBATCH ", e);
+    else rd_strbuf_printf(b, "%s%s\n", strncmp(e, "#SBATCH", 7) == 0 ? "" : "#SBATCH ", e);
   }
 
   if (s->setup.n) {
-    text *u = &sl[SETUP].v;
-    put(u, "\n# slurm.setup: a failing line fails the job before the stage starts.\nset -e\n");
-    for (int i = 0; i < s->setup.n; i++) put(u, "%s\n", s->setup.v[i]);
-    put(u, "set +e\n");
+    rd_strbuf *u = &sl[SETUP].v;
+    rd_strbuf_printf(u, "\n# slurm.setup: a failing line fails the job before the stage starts.\nset -e\n");
+    for (int i = 0; i < s->setup.n; i++) rd_strbuf_printf(u, "%s\n", s->setup.v[i]);
+    rd_strbuf_printf(u, "set +e\n");
   }
   put_word(&sl[DONE].v, done);
-  put(&sl[MAX_REQUEUES].v, "%d", s->max_requeues);
+  rd_strbuf_printf(&sl[MAX_REQUEUES].v, "%d", s->max_requeues);
 
-  text *l = &sl[LAUNCH].v;
-  if (strcmp(s->launcher, "mpirun") == 0) put(l, "mpirun -np %d ", ranks);
-  else put(l, "srun --mpi=pmix --cpus-per-task=%d ", s->cpus_per_task);
+  rd_strbuf *l = &sl[LAUNCH].v;
+  if (strcmp(s->launcher, "mpirun") == 0) rd_strbuf_printf(l, "mpirun -np %d ", ranks);
+  else rd_strbuf_printf(l, "srun --mpi=pmix --cpus-per-task=%d ", s->cpus_per_task);
   put_word(l, rediff);
-  if (strcmp(job->stage, "data") == 0) put(l, " data synth");
-  else put(l, " %s", job->stage);
-  put(l, " -c ");
+  if (strcmp(job->stage, "data") == 0) rd_strbuf_printf(l, " data synth");
+  else rd_strbuf_printf(l, " %s", job->stage);
+  rd_strbuf_printf(l, " -c ");
   put_word(l, config);
-  put(l, " --run-dir ");
+  rd_strbuf_printf(l, " --run-dir ");
   put_word(l, run_dir);
-  if (job->round > 0) put(l, " --round %d", job->round);
+  if (job->round > 0) rd_strbuf_printf(l, " --round %d", job->round);
 
-  text t = {0};
+  rd_strbuf t = RD_STRBUF_INIT;
   int oom = 0;
   for (int i = 0; i < N_SLOTS; i++) oom |= sl[i].v.oom;
   if (st == RD_OK && oom) st = rd_err(RD_ENOMEM, "out of memory writing a batch script");
   if (st == RD_OK) st = fill(&t, rd_slurm_job_sh, sl, N_SLOTS);
   for (int i = 0; i < N_SLOTS; i++) free(sl[i].v.p);
-  if (st < 0) return free(t.p), st;
-  return finish(&t, out);
+  if (st < 0) return rd_strbuf_free(&t), st;
+  return rd_strbuf_take(&t, "a batch script", out, NULL);
 }
 
 /* ------------------------------------------------------------- chain.json */

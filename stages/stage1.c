@@ -4,8 +4,8 @@
  * objective. Both start from the base model's final checkpoint. */
 #include <stdio.h>
 
-#include "io/err.h"
-#include "io/rng.h"
+#include "io/core/err.h"
+#include "io/core/rng.h"
 #include "io/vocab.h"
 #include "stages/commands.h"
 #include "stages/rundir.h"

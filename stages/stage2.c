@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/core/err.h"
+#include "io/core/fs.h"
+#include "io/core/rng.h"
 #include "io/drafts.h"
-#include "io/err.h"
-#include "io/fs.h"
-#include "io/rng.h"
 #include "io/vocab.h"
 #include "stages/commands.h"
 #include "stages/rundir.h"

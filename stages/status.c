@@ -9,13 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/fs.h"
-#include "io/json.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
+#include "io/core/json.h"
+#include "io/core/proc.h"
+#include "io/metrics.h"
 #include "stages/commands.h"
 #include "stages/rundir.h"
 #include "stages/slurm.h"
-#include "stages/spawn.h"
 
 #define LOG_LINES 10
 
@@ -58,8 +59,8 @@ static void query(const char *id, job_info *j, char *note, size_t n) {
   strcpy(j->state, "?");
   if (note[0]) return;
   const char *argv[] = {"scontrol", "show", "job", "-o", id, NULL};
-  rd_spawn_result r;
-  if (rd_spawn(argv, &r) < 0) {
+  rd_proc_result r;
+  if (rd_proc_capture(argv, &r) < 0) {
     snprintf(note, n, "%s", rd_err_msg());
     rd_err_clear();
     return;
@@ -79,7 +80,7 @@ static void query(const char *id, job_info *j, char *note, size_t n) {
     field(rec, "Dependency", j->dependency, sizeof j->dependency);
     if (!j->state[0]) strcpy(j->state, "?");
   }
-  rd_spawn_free(&r);
+  rd_proc_result_free(&r);
 }
 
 static int failed_state(const char *s) {
@@ -115,62 +116,56 @@ static void latest_ckpt(const char *run_dir, const rd_slurm_job *job, char *out,
 /* Prints the last lines of a log file, indented; 0 when it is missing or
  * empty. */
 static int tail(const char *path, int lines) {
-  char *text;
-  size_t len;
-  if (!rd_fs_exists(path) || rd_fs_read_all(path, &text, &len) < 0) {
-    rd_err_clear();
-    return 0;
-  }
-  while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) text[--len] = '\0';
-  if (!len) {
-    free(text);
-    return 0;
-  }
-  size_t start = len;
-  for (int k = 0; start > 0; start--)
-    if (text[start - 1] == '\n' && ++k == lines) break;
+  char *text = NULL;
+  if (rd_fs_tail(path, lines, &text) < 0) rd_err_clear();
+  if (!text) return 0;
   printf("  last lines of %s:\n", path);
-  for (char *save = NULL, *l = strtok_r(text + start, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+  for (char *save = NULL, *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
     printf("    %s\n", l);
   free(text);
   return 1;
+}
+
+/* The last stage line of logs/pipeline.jsonl: its name and exit code. */
+typedef struct {
+  const char *path;
+  char name[64];
+  int code;
+} last_stage;
+
+static int read_stage_line(void *ctx, const rd_metrics_line *l) {
+  last_stage *x = ctx;
+  if (l->len == 0) return RD_OK;
+  /* A line that is not JSON (cut by a kill, or edited) is named and
+   * skipped: the table above it is what status is for. */
+  if (!l->obj) {
+    fprintf(stderr, "rediff status: %s (line skipped)\n", rd_err_msg());
+    rd_err_clear();
+    return RD_OK;
+  }
+  const char *kind = "", *n = "";
+  int e = 0;
+  json_error_t err;
+  if (json_unpack_ex(l->obj, &err, 0, "{s:s}", "kind", &kind) < 0 || strcmp(kind, "stage") != 0) return RD_OK;
+  if (json_unpack_ex(l->obj, &err, 0, "{s:s, s:i}", "name", &n, "exit", &e) < 0)
+    fprintf(stderr, "rediff status: %s:%d: %s (line skipped)\n", x->path, l->lineno, err.text);
+  else
+    snprintf(x->name, sizeof x->name, "%s", n), x->code = e;
+  return RD_OK;
 }
 
 /* The last stage `rediff pipeline` ran here, from logs/pipeline.jsonl: when
  * it failed, its name, exit code and the end of its log. */
 static int pipeline_failure(const char *run_dir) {
   char path[RD_PATH_MAX];
-  char *text;
-  size_t len;
+  last_stage x = {path, "", 0};
   if (rd_run_path(path, sizeof path, run_dir, "logs/pipeline.jsonl") < 0 || !rd_fs_exists(path) ||
-      rd_fs_read_all(path, &text, &len) < 0) {
+      rd_metrics_each(path, read_stage_line, &x) < 0) {
     rd_err_clear();
     return 0;
   }
-  char name[64] = "";
-  int code = 0, lineno = 0;
-  for (char *l = text, *end; *l; l = end + (*end != '\0')) {
-    end = l + strcspn(l, "\n");
-    lineno++;
-    if (end == l) continue;
-    json_t *j = NULL;
-    const char *kind = "", *n = "";
-    int e = 0;
-    json_error_t err;
-    /* A line that is not JSON (cut by a kill, or edited) is named and
-     * skipped: the table above it is what status is for. */
-    if (rd_json_parse(l, (size_t)(end - l), path, lineno, &j) < 0) {
-      fprintf(stderr, "rediff status: %s (line skipped)\n", rd_err_msg());
-      rd_err_clear();
-    } else if (json_unpack_ex(j, &err, 0, "{s:s}", "kind", &kind) == 0 && strcmp(kind, "stage") == 0) {
-      if (json_unpack_ex(j, &err, 0, "{s:s, s:i}", "name", &n, "exit", &e) < 0)
-        fprintf(stderr, "rediff status: %s:%d: %s (line skipped)\n", path, lineno, err.text);
-      else
-        snprintf(name, sizeof name, "%s", n), code = e;
-    }
-    json_decref(j);
-  }
-  free(text);
+  const char *name = x.name;
+  int code = x.code;
   if (!name[0] || code == 0) return 0;
   /* "stage2 r1" logs to logs/stage2_r1.log */
   char rel[96], stage[64];

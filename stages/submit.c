@@ -12,12 +12,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
+#include "io/core/proc.h"
 #include "stages/commands.h"
 #include "stages/rundir.h"
 #include "stages/slurm.h"
-#include "stages/spawn.h"
 
 typedef struct {
   rd_config cfg;
@@ -37,12 +37,12 @@ static int active_jobs(const rd_slurm_chain *c, char *ids, size_t n, int *count)
   for (int i = 0; i < c->n; i++) any |= c->jobs[i].job_id[0] != '\0';
   if (!any) return RD_OK;
   const char *argv[] = {"squeue", "--me", "-h", "-o", "%i", NULL};
-  rd_spawn_result r;
-  RD_TRY(rd_spawn_check(argv, &r));
+  rd_proc_result r;
+  RD_TRY(rd_proc_capture_ok(argv, &r));
   /* One id per line: look for "\n<id>\n" in "\n<output>\n". */
   size_t len = strlen(r.out);
   char *all = malloc(len + 3);
-  if (!all) return rd_spawn_free(&r), rd_err(RD_ENOMEM, "out of memory");
+  if (!all) return rd_proc_result_free(&r), rd_err(RD_ENOMEM, "out of memory");
   snprintf(all, len + 3, "\n%s%s", r.out, len && r.out[len - 1] == '\n' ? "" : "\n");
   for (int i = 0; i < c->n; i++) {
     char pat[40];
@@ -54,7 +54,7 @@ static int active_jobs(const rd_slurm_chain *c, char *ids, size_t n, int *count)
     (*count)++;
   }
   free(all);
-  rd_spawn_free(&r);
+  rd_proc_result_free(&r);
   return RD_OK;
 }
 
@@ -76,9 +76,9 @@ static int cancel(submit_ctx *x) {
   int k = 1;
   for (char *save = NULL, *id = strtok_r(ids, " ", &save); id; id = strtok_r(NULL, " ", &save)) argv[k++] = id;
   argv[k] = NULL;
-  rd_spawn_result r;
-  RD_TRY(rd_spawn_check(argv, &r));
-  rd_spawn_free(&r);
+  rd_proc_result r;
+  RD_TRY(rd_proc_capture_ok(argv, &r));
+  rd_proc_result_free(&r);
   printf("cancelled %d job%s:", count, count == 1 ? "" : "s");
   for (int i = 1; i < k; i++) printf(" %s", argv[i]);
   printf("\n");
@@ -174,11 +174,11 @@ static int submit_chain(submit_ctx *x) {
     if (prev[0]) argv[k++] = dep, argv[k++] = "--kill-on-invalid-dep=yes";
     argv[k++] = path;
     argv[k] = NULL;
-    rd_spawn_result r;
-    s = rd_spawn_check(argv, &r);
+    rd_proc_result r;
+    s = rd_proc_capture_ok(argv, &r);
     if (s == RD_OK) {
       s = parse_job_id(r.out, e->job_id, sizeof e->job_id);
-      rd_spawn_free(&r);
+      rd_proc_result_free(&r);
     }
     if (s == RD_OK) snprintf(prev, sizeof prev, "%s", e->job_id);
   }
@@ -193,8 +193,8 @@ static int submit_chain(submit_ctx *x) {
       if (c->jobs[i].job_id[0]) argv[k++] = c->jobs[i].job_id;
     argv[k] = NULL;
     if (k > 1) {
-      rd_spawn_result r;
-      if (rd_spawn(argv, &r) == RD_OK) rd_spawn_free(&r);
+      rd_proc_result r;
+      if (rd_proc_capture(argv, &r) == RD_OK) rd_proc_result_free(&r);
     }
     return rd_err(s, "%s%s", msg, k > 1 ? " (the jobs already queued were cancelled)" : "");
   }

@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/fs.h"
-#include "io/json.h"
+#include "io/core/clock.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 #include "model/ops.h"
 #include "mpi/check.h"
 #include "mpi/coll.h"
@@ -56,7 +56,7 @@ static int save(rd_trainer *t, double loss) {
   rd_ckpt_meta meta;
   fill_meta(t, &meta, yaml, loss);
   char path[RD_PATH_MAX];
-  double t0 = rd_time_now();
+  double t0 = rd_clock_now();
   /* Replicas (dp copies, and the tensors every tp rank holds whole) must
    * be bitwise equal; a checkpoint would otherwise keep one rank's copy
    * and hide the drift. */
@@ -70,41 +70,8 @@ static int save(rd_trainer *t, double loss) {
   free(yaml);
   if (s == RD_OK && t->env->is_root)
     fprintf(stderr, "%s: step %" PRId64 ": checkpoint %s (%.2f s)\n", t->spec.stage, t->step, path,
-            rd_time_now() - t0);
+            rd_clock_now() - t0);
   return s;
-}
-
-/* Keeps the metrics lines of steps <= step: a resumed run then writes the
- * same log an uninterrupted one would, without the lines of steps that the
- * interruption threw away. A last line without its newline was cut by a kill
- * and goes too; any other line must be a metrics object with its step. */
-static int truncate_log(const char *path, int64_t step) {
-  if (!rd_fs_exists(path)) return RD_OK;
-  char *text;
-  size_t n;
-  RD_TRY(rd_fs_read_all(path, &text, &n));
-  size_t out = 0;
-  int st = RD_OK, lineno = 0;
-  for (char *line = text; *line && st == RD_OK;) {
-    char *end = strchr(line, '\n');
-    size_t len = end ? (size_t)(end - line + 1) : strlen(line);
-    lineno++;
-    json_t *j = NULL;
-    json_int_t s = 0;
-    json_error_t e;
-    if (end) st = rd_json_parse(line, len - 1, path, lineno, &j);
-    if (end && st == RD_OK && json_unpack_ex(j, &e, 0, "{s:I}", "step", &s) < 0)
-      st = rd_err(RD_EINVAL, "%s:%d: not a metrics line: %s", path, lineno, e.text);
-    json_decref(j);
-    if (end && st == RD_OK && s <= step) {
-      memmove(text + out, line, len);
-      out += len;
-    }
-    line += len;
-  }
-  if (st == RD_OK) st = rd_fs_write_atomic(path, text, out);
-  free(text);
-  return st;
 }
 
 static int open_data(rd_trainer *t) {
@@ -170,7 +137,7 @@ static int restore(rd_trainer *t, int *resumed) {
   meta.vocab_hash = rd_vocab_hash(&t->env->vocab);
   char path[RD_PATH_MAX];
   RD_TRY(ckpt_table(t, 1));
-  double t0 = rd_time_now();
+  double t0 = rd_clock_now();
   int s = rd_ckpt_load_latest(t->ckpt_dir, t->ct, t->n_ct, &meta, t->env->grid.world.mpi, path, sizeof path);
   RD_TRY(s);
   *resumed = s == 0;
@@ -180,7 +147,7 @@ static int restore(rd_trainer *t, int *resumed) {
     rd_ckpt_meta_free(&meta);
     if (t->env->is_root)
       fprintf(stderr, "%s: resuming from %s at step %" PRId64 " (%.2f s)\n", t->spec.stage, path, t->step,
-              rd_time_now() - t0);
+              rd_clock_now() - t0);
     return RD_OK;
   }
   if (!t->spec.init_from) return RD_OK;
@@ -361,12 +328,12 @@ static int loop(rd_trainer *t) {
   rd_progress_init(&prog, t->spec.stage, steps, rd_isatty(stderr));
   prog.start = t->step;
   if (cfg->train.log_every > 0) prog.log_every = cfg->train.log_every;
-  double t_start = rd_time_now(), loss = NAN;
+  double t_start = rd_clock_now(), loss = NAN;
   if (t->step == 0 && cfg->train.eval_every > 0) RD_TRY(log_eval(t));
   /* A stage of 0 steps still leaves its model: the one it started from. */
   if (steps == 0) return save(t, loss);
   while (t->step < steps) {
-    double t0 = rd_time_now(), gnorm;
+    double t0 = rd_clock_now(), gnorm;
     float lr;
     int applied;
     /* This step's communication alone: the counters are per rank and local. */
@@ -375,7 +342,7 @@ static int loop(rd_trainer *t) {
     rd_comm_stats_reset(&t->env->grid.tp);
     RD_TRY(train_step(t, &loss, &gnorm, &lr, &applied));
     t->step++;
-    double dt = rd_time_now() - t0;
+    double dt = rd_clock_now() - t0;
     rd_comm_stats_get(&t->env->grid.dp, &cdp);
     rd_comm_stats_get(&t->env->grid.tp, &ctp);
     if (!applied) {
@@ -398,7 +365,7 @@ static int loop(rd_trainer *t) {
     if (t->env->is_root && applied)
       RD_TRY(RD_METRICS(&t->log, t->step, "train", rd_kv_num("loss", loss), rd_kv_num("lr", lr),
                         rd_kv_num("grad_norm", gnorm), rd_kv_num("tokens_per_s", tokens_per_step / dt),
-                        rd_kv_num("step_s", dt), rd_kv_num("elapsed_s", rd_time_now() - t_start),
+                        rd_kv_num("step_s", dt), rd_kv_num("elapsed_s", rd_clock_now() - t_start),
                         rd_kv_num("comm_dp_s", cdp.seconds), rd_kv_int("comm_dp_bytes", cdp.bytes),
                         rd_kv_num("comm_tp_s", ctp.seconds), rd_kv_int("comm_tp_bytes", ctp.bytes)));
     if (t->env->is_root) {
@@ -472,7 +439,7 @@ int rd_train_run(rd_stage_env *env, const rd_train_spec *spec) {
   else snprintf(rel, sizeof rel, "logs/%s.jsonl", spec->stage);
   if (s == RD_OK) s = rd_run_path(log_path, sizeof log_path, env->cfg.run_dir, rel);
   if (s == RD_OK && env->is_root) {
-    s = resumed ? truncate_log(log_path, t.step) : RD_OK;
+    s = resumed ? rd_metrics_truncate(log_path, t.step) : RD_OK;
     if (s == RD_OK) s = rd_metrics_open(&t.log, log_path, spec->stage, resumed);
   }
   if (s == RD_OK) s = rd_stage_agree(env, s);

@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "io/ckpt.h"
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 
 #define NT 5
 static const char *names[NT] = {"emb", "wqkv", "w3", "big", "norm"};

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 
 #include "../unit/expert_fixture.h"
+#include "io/core/fs.h"
 #include "io/drafts.h"
-#include "io/fs.h"
 #include "io/shard.h"
 
 static int run(const char *run_dir, int n_files, int round, int n) {

@@ -17,13 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/hash.h"
-#include "io/rng.h"
+#include "io/core/err.h"
+#include "io/core/hash.h"
+#include "io/core/rng.h"
 #include "model/vlm.h"
 #include "mpi/grid.h"
-#include "tests/unit/rd_test.h"
 #include "tests/unit/model_fixture.h"
+#include "tests/unit/rd_test.h"
 
 enum { V = 12, B = 3 };
 

@@ -7,8 +7,8 @@
 #include <string.h>
 
 #include "data/shapes.h"
-#include "io/err.h"
-#include "io/rng.h"
+#include "io/core/err.h"
+#include "io/core/rng.h"
 #include "io/vocab.h"
 
 enum {

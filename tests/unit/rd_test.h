@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
 
 static int rd_test_checks, rd_test_fails;
 

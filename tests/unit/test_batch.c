@@ -1,6 +1,6 @@
 /* The batch builders of docs/objectives.md on hand-built samples: masking
  * rate, token types, and weights exactly as Eq. 1 and Eq. 2/3 define them. */
-#include "io/rng.h"
+#include "io/core/rng.h"
 #include "io/vocab.h"
 #include "rd_test.h"
 #include "stages/batch.h"

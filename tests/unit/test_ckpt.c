@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include "io/ckpt.h"
-#include "io/fs.h"
-#include "io/rng.h"
+#include "io/core/fs.h"
+#include "io/core/rng.h"
 #include "rd_test.h"
 
 /* A small model: a replicated 2-D, a 1-D, and a tensor big enough for

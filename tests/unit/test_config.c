@@ -6,7 +6,7 @@
 #include <unistd.h>
 
 #include "io/config.h"
-#include "io/fs.h"
+#include "io/core/fs.h"
 #include "rd_test.h"
 
 static char tmp_dir[64];

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/rng.h"
+#include "io/core/rng.h"
 #include "model/decode.h"
 #include "rd_test.h"
 #include "tests/unit/model_fixture.h"

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "data/shapes.h"
-#include "io/rng.h"
+#include "io/core/rng.h"
 #include "io/vocab.h"
 #include "rd_test.h"
 #include "stages/score.h"

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include "expert_fixture.h"
+#include "io/core/fs.h"
 #include "io/drafts.h"
-#include "io/fs.h"
 #include "rd_test.h"
 #include "stages/expert.h"
 

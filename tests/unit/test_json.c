@@ -4,8 +4,8 @@
  * digits their writer rounds them to; keys keep their order. */
 #include <unistd.h>
 
-#include "io/fs.h"
-#include "io/json.h"
+#include "io/core/fs.h"
+#include "io/core/json.h"
 #include "rd_test.h"
 
 static json_t *parse(const char *s) {

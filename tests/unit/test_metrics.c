@@ -5,8 +5,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "io/fs.h"
-#include "io/json.h"
+#include "io/core/fs.h"
 #include "io/metrics.h"
 #include "rd_test.h"
 
@@ -20,27 +19,25 @@ static char *slurp(const char *path) {
   return s ? s : calloc(1, 1);
 }
 
-/* Every line parses (io/json, libjansson) as an object with step, stage
- * and kind first. */
-static int lines_parse(const char *text, const char *path) {
-  int ok = 1, lineno = 0;
-  for (const char *l = text; *l;) {
-    const char *end = strchr(l, '\n');
-    size_t len = end ? (size_t)(end - l) : strlen(l);
-    json_t *j = NULL;
-    lineno++;
-    if (rd_json_parse(l, len, path, lineno, &j) < 0) {
-      fprintf(stderr, "%s\n", rd_err_msg());
-      ok = 0;
-    } else {
-      const char *want[3] = {"step", "stage", "kind"};
-      void *it = json_object_iter(j);
-      for (int k = 0; k < 3; k++, it = json_object_iter_next(j, it))
-        if (!it || strcmp(json_object_iter_key(it), want[k]) != 0) ok = 0;
-    }
-    json_decref(j);
-    l += len + (end != NULL);
+/* Every line, read back by rd_metrics_each, parses (io/core/json,
+ * libjansson) as an object with step, stage and kind first. */
+static int key_order(void *ctx, const rd_metrics_line *l) {
+  int *ok = ctx;
+  if (!l->obj) {
+    fprintf(stderr, "%s\n", rd_err_msg());
+    *ok = 0;
+    return RD_OK;
   }
+  const char *want[3] = {"step", "stage", "kind"};
+  void *it = json_object_iter(l->obj);
+  for (int k = 0; k < 3; k++, it = json_object_iter_next(l->obj, it))
+    if (!it || strcmp(json_object_iter_key(it), want[k]) != 0) *ok = 0;
+  return RD_OK;
+}
+
+static int lines_parse(const char *path) {
+  int ok = 1;
+  CHECK_OK(rd_metrics_each(path, key_order, &ok));
   return ok;
 }
 
@@ -66,7 +63,7 @@ static void test_lines(void) {
       "{\"step\":102,\"stage\":\"base\",\"kind\":\"train\",\"loss\":null,\"loss_nonfinite\":\"nan\","
       "\"gnorm\":null,\"gnorm_nonfinite\":\"inf\",\"x\":null,\"x_nonfinite\":\"-inf\",\"small\":1.5e-30}\n";
   CHECK_MSG(strcmp(s, want) == 0, "got:\n%s", s);
-  CHECK(lines_parse(s, p));
+  CHECK(lines_parse(p));
   free(s);
 }
 
@@ -97,6 +94,63 @@ static void test_append(void) {
   CHECK(strcmp(s, "{\"step\":7,\"stage\":\"stage1\",\"kind\":\"eval\",\"acc\":0.25}\n") == 0);
   free(s);
   CHECK_ERR(rd_metrics_write(&m, 8, "eval", NULL, 0), "is not open");
+}
+
+static void write_text(const char *path, const char *text) {
+  CHECK_OK(rd_fs_write_atomic(path, text, strlen(text)));
+}
+
+typedef struct {
+  int lines, cut, bad, last_step;
+} seen;
+
+static int count_lines(void *ctx, const rd_metrics_line *l) {
+  seen *x = ctx;
+  x->lines++;
+  x->cut += l->cut;
+  if (!l->obj) {
+    x->bad++;
+    rd_err_clear();
+    return RD_OK;
+  }
+  x->last_step = (int)json_integer_value(json_object_get(l->obj, "step"));
+  return x->last_step == 3 ? 1 : RD_OK; /* stops at step 3 */
+}
+
+/* Reading back: every line in order, a cut one flagged; stopping early;
+ * cutting a resumed log back to its checkpoint's step. */
+static void test_read_back(void) {
+  char p[RD_PATH_MAX];
+  path_in(p, sizeof p, "resume.jsonl");
+  static const char text[] = "{\"step\":1,\"stage\":\"s\",\"kind\":\"train\"}\n"
+                             "{\"step\":2,\"stage\":\"s\",\"kind\":\"train\"}\n"
+                             "{\"step\":3,\"stage\":\"s\",\"kind\":\"eval\"}\n"
+                             "{\"step\":4,\"stage\":\"s\",\"kind\":\"train\"}\n"
+                             "{\"step\":5,\"sta";
+  write_text(p, text);
+  seen x = {0};
+  CHECK_OK(rd_metrics_each(p, count_lines, &x));
+  CHECK_MSG(x.lines == 3 && x.last_step == 3 && x.cut == 0, "%d lines, step %d", x.lines, x.last_step);
+  CHECK_OK(rd_metrics_truncate(p, 2));
+  char *s = slurp(p);
+  CHECK_MSG(strcmp(s, "{\"step\":1,\"stage\":\"s\",\"kind\":\"train\"}\n"
+                      "{\"step\":2,\"stage\":\"s\",\"kind\":\"train\"}\n") == 0,
+            "got:\n%s", s);
+  free(s);
+  /* The cut line is handed over too, flagged, when nothing stops first. */
+  write_text(p, "{\"step\":1}\n{\"st");
+  memset(&x, 0, sizeof x);
+  CHECK_OK(rd_metrics_each(p, count_lines, &x));
+  CHECK(x.lines == 2 && x.cut == 1 && x.bad == 1);
+  /* A line that is not a metrics object is refused, naming the line. */
+  write_text(p, "{\"step\":1}\nnot json\n");
+  CHECK_ERR(rd_metrics_truncate(p, 5), "resume.jsonl:2:");
+  write_text(p, "{\"step\":1}\n{\"kind\":\"x\"}\n");
+  CHECK_ERR(rd_metrics_truncate(p, 5), "resume.jsonl:2: not a metrics line");
+  char missing[RD_PATH_MAX];
+  path_in(missing, sizeof missing, "none.jsonl");
+  CHECK_OK(rd_metrics_truncate(missing, 1));
+  CHECK(!rd_fs_exists(missing));
 }
 
 static char *capture(rd_progress *p, FILE *f) {
@@ -158,8 +212,9 @@ int main(void) {
   const char *base = getenv("TMPDIR");
   snprintf(dir, sizeof dir, "%s/rd_metrics_XXXXXX", base && base[0] ? base : "/tmp");
   if (!mkdtemp(dir)) return 1;
-  static const rd_test_case cases[] = {RD_CASE(test_lines), RD_CASE(test_append), RD_CASE(test_progress)};
-  int rc = rd_test_run("metrics", cases, 3);
+  static const rd_test_case cases[] = {RD_CASE(test_lines), RD_CASE(test_append), RD_CASE(test_read_back),
+                                       RD_CASE(test_progress)};
+  int rc = rd_test_run("metrics", cases, (int)(sizeof cases / sizeof cases[0]));
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", dir);

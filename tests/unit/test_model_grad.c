@@ -2,9 +2,9 @@
  * coordinates of every tensor, determinism (repeat, 1 vs 2 threads),
  * gradient accumulation, bad inputs, and the cost of the default config. */
 #include <string.h>
-#include <time.h>
 
-#include "io/rng.h"
+#include "io/core/clock.h"
+#include "io/core/rng.h"
 #include "model/ops.h"
 #include "model/vlm.h"
 #include "rd_test.h"
@@ -329,12 +329,6 @@ static void bad_inputs(void) {
   rd_vlm_free(&m);
 }
 
-static double now_s(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + 1e-9 * t.tv_nsec;
-}
-
 /* The default config: parameter count by formula, memory, one step's time
  * at batch 32 on 1 thread; training a few steps on one batch lowers the loss. */
 static void default_config_cost(void) {
@@ -358,7 +352,7 @@ static void default_config_cost(void) {
   float first = 0, loss = 0;
   double best = 1e9;
   for (int step = 1; step <= 4; step++) {
-    double t0 = now_s();
+    double t0 = rd_clock_now();
     rd_vlm_zero_grad(&m);
     CHECK_OK(rd_vlm_forward(&m, &tb.b, &loss));
     CHECK_OK(rd_vlm_backward(&m));
@@ -366,7 +360,7 @@ static void default_config_cost(void) {
     CHECK_OK(rd_vlm_grad_norm(&m, &gn));
     float scale = rd_clip_scale(gn, 1.0);
     CHECK_OK(rd_vlm_adamw_step(&m, &ac, step, 1e-3f, scale));
-    double dt = now_s() - t0;
+    double dt = rd_clock_now() - t0;
     best = dt < best ? dt : best;
     if (step == 1) first = loss;
   }

@@ -16,7 +16,7 @@
 #include <omp.h>
 #include <string.h>
 
-#include "io/rng.h"
+#include "io/core/rng.h"
 #include "model/ops.h"
 #include "rd_test.h"
 

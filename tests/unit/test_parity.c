@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/rng.h"
+#include "io/core/rng.h"
 #include "model/ops.h"
 #include "model/vlm.h"
 #include "rd_test.h"

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/fs.h"
+#include "io/core/fs.h"
 #include "io/png.h"
 #include "rd_test.h"
 

@@ -1,6 +1,6 @@
 /* Philox against the Random123 known-answer vectors, and the stream naming
  * rules the determinism guarantees rest on. */
-#include "io/rng.h"
+#include "io/core/rng.h"
 #include "rd_test.h"
 
 static void philox_known_answers(void) {

@@ -2,10 +2,10 @@
  * facts and the packed scene form. */
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
 #include "data/shapes.h"
-#include "io/rng.h"
+#include "io/core/clock.h"
+#include "io/core/rng.h"
 #include "rd_test.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -30,12 +30,6 @@ static int same_fact_set(const rd_facts *a, const rd_facts *b) {
   for (int i = 0; i < b->n; i++)
     if (!rd_facts_contains(a, &b->f[i])) return 0;
   return 1;
-}
-
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 static void params_checked(void) {
@@ -718,7 +712,7 @@ static void lengths_examples_and_speed(void) {
 
   uint8_t img[48 * 48 * 3];
   const int T = 20000;
-  double t0 = now_s();
+  double t0 = rd_clock_now();
   long sink = 0;
   for (int i = 0; i < T; i++) {
     rd_scene s;
@@ -731,7 +725,7 @@ static void lengths_examples_and_speed(void) {
     rd_halluc_make(&s, &w, &st, 99, i, &h, &a, &len);
     sink += img[i % sizeof img] + w.n + a;
   }
-  double us = (now_s() - t0) / T * 1e6;
+  double us = (rd_clock_now() - t0) / T * 1e6;
   printf("  per sample (scene + render + caption + hallucination): %.2f us (%ld)\n", us, sink % 7);
   if (!SANITIZED) CHECK_MSG(us < 50, "%.1f us per sample", us);
 }

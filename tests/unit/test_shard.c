@@ -9,10 +9,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "io/fs.h"
+#include "io/core/fs.h"
+#include "io/core/json.h"
+#include "io/core/rng.h"
 #include "io/h5attr.h"
-#include "io/json.h"
-#include "io/rng.h"
 #include "io/shard.h"
 #include "io/vocab.h"
 #include "rd_test.h"

@@ -1,11 +1,12 @@
 /* BLEU-4, CIDEr-D and repetition: hand-computed cases, edge cases, and parity
  * with the Python references tests/reference/{bleu,cider}_ref.py. */
 #include <stdint.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "data/textmetrics.h"
-#include "io/rng.h"
+#include "io/core/clock.h"
+#include "io/core/proc.h"
+#include "io/core/rng.h"
 #include "rd_test.h"
 
 /* A corpus built caption by caption; ids live in one pool. */
@@ -187,14 +188,16 @@ static int write_corpus(const tcorpus *t, char *path, size_t cap) {
 
 /* Runs a reference script on the corpus file; returns how many numbers it printed. */
 static int run_reference(const char *script, const char *corpus, double *out, int max) {
-  char cmd[8400];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/tests/reference/%s' '%s'", rd_test_srcdir(), script,
-           corpus);
-  FILE *p = popen(cmd, "r");
-  if (!p) return -1;
-  int n = 0;
-  while (n < max && fscanf(p, "%lf", &out[n]) == 1) n++;
-  int st = pclose(p);
+  char path[4200];
+  snprintf(path, sizeof path, "%s/tests/reference/%s", rd_test_srcdir(), script);
+  const char *argv[] = {"/usr/bin/python3", path, corpus, NULL};
+  rd_proc_result r;
+  if (rd_proc_capture(argv, &r) < 0) return -1;
+  int n = 0, k = 0;
+  for (const char *p = r.out; n < max && sscanf(p, "%lf%n", &out[n], &k) == 1; p += k) n++;
+  if (r.status != 0) fputs(r.err, stderr);
+  int st = r.status;
+  rd_proc_result_free(&r);
   return st == 0 ? n : -1;
 }
 
@@ -358,11 +361,7 @@ static void caption_stops_at_eos(void) {
   CHECK(rd_textmetrics_caption(row + 3, 3, 2).len == 0);
 }
 
-static double cpu_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
-}
+static double cpu_ms(void) { return 1e3 * rd_clock_cpu(); }
 
 /* 300 captions of 60 tokens with 3 references each, walks of a successor
  * table over 60 words like a templated grammar, print the CPU time it

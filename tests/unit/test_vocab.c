@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "io/fs.h"
+#include "io/core/fs.h"
 #include "io/vocab.h"
 #include "rd_test.h"
 

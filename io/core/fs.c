@@ -1,4 +1,4 @@
-#include "io/fs.h"
+#include "io/core/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/err.h"
+#include "io/core/err.h"
+#include "io/core/strbuf.h"
 
 int rd_fs_mkdirs(const char *dir) {
   char buf[RD_PATH_MAX];
@@ -153,37 +154,43 @@ int rd_fs_read_max(const char *path, size_t max, char **data, size_t *n) {
     close(fd);
     return rd_err(RD_EIO, "cannot open %s: %s", path, strerror(e));
   }
-  size_t cap = 4096, len = 0;
-  char *buf = malloc(cap);
-  if (!buf) {
-    fclose(f);
-    return rd_err(RD_ENOMEM, "out of memory reading %s", path);
-  }
+  rd_strbuf b = RD_STRBUF_INIT;
+  int s = RD_OK;
   for (;;) {
-    if (len + 1 >= cap) {
-      char *nb = realloc(buf, cap * 2);
-      if (!nb) {
-        free(buf);
-        fclose(f);
-        return rd_err(RD_ENOMEM, "out of memory reading %s", path);
-      }
-      buf = nb;
-      cap *= 2;
-    }
-    size_t r = fread(buf + len, 1, cap - 1 - len, f);
-    len += r;
-    if (r == 0 || len > max) break; /* a file that grew while read */
+    s = rd_strbuf_reserve(&b, 4096);
+    if (s < 0) break;
+    size_t r = fread(b.p + b.n, 1, b.cap - 1 - b.n, f);
+    rd_strbuf_commit(&b, r);
+    if (r == 0 || b.n > max) break; /* a file that grew while read */
   }
   int bad = ferror(f);
   fclose(f);
-  if (bad || len > max) {
-    free(buf);
-    return bad ? rd_err(RD_EIO, "cannot read %s", path)
-               : rd_err(RD_EINVAL, "%s grew past the %zu bytes this file may have while read", path, max);
+  if (s < 0) s = rd_err(RD_ENOMEM, "out of memory reading %s", path);
+  else if (bad) s = rd_err(RD_EIO, "cannot read %s", path);
+  else if (b.n > max) s = rd_err(RD_EINVAL, "%s grew past the %zu bytes this file may have while read", path, max);
+  if (s < 0) {
+    rd_strbuf_free(&b);
+    return s;
   }
-  buf[len] = '\0';
-  *data = buf;
-  if (n) *n = len;
+  return rd_strbuf_take(&b, path, data, n);
+}
+
+int rd_fs_tail(const char *path, int lines, char **tail) {
+  *tail = NULL;
+  if (!rd_fs_exists(path)) return RD_OK;
+  char *text;
+  size_t len;
+  RD_TRY(rd_fs_read_all(path, &text, &len));
+  while (len && (text[len - 1] == '\n' || text[len - 1] == ' ')) text[--len] = '\0';
+  if (!len) {
+    free(text);
+    return RD_OK;
+  }
+  size_t start = len;
+  for (int k = 0; start > 0; start--)
+    if (text[start - 1] == '\n' && ++k == lines) break;
+  memmove(text, text + start, len - start + 1);
+  *tail = text;
   return RD_OK;
 }
 

@@ -2,8 +2,8 @@
  * temporary name beside its final path, flushed to disk, then renamed, so a
  * crash or a kill leaves either the old file or the new one, never half of
  * one. */
-#ifndef RD_IO_FS_H
-#define RD_IO_FS_H
+#ifndef RD_IO_CORE_FS_H
+#define RD_IO_CORE_FS_H
 
 #include <stddef.h>
 #include <stdio.h>
@@ -35,6 +35,11 @@ int rd_fs_read_max(const char *path, size_t max, char **data, size_t *n);
 int rd_fs_require(const char *path, int missing_code);
 /* rd_fs_read_max with a limit of 1 GiB. */
 int rd_fs_read_all(const char *path, char **data, size_t *n);
+/* The last `lines` lines of the text file path (trailing newlines and
+ * spaces left out) as a malloc'd string in *tail: for the end of a log in
+ * a message. *tail is NULL (and RD_OK) when the file is missing or holds
+ * only white space; an unreadable file is its read error. */
+int rd_fs_tail(const char *path, int lines, char **tail);
 /* Removes a folder and everything in it (no error when it is absent). */
 int rd_fs_rmtree(const char *path);
 /* Replaces the folder dst by src in one rename where possible: an existing

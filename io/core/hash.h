@@ -1,8 +1,8 @@
 /* FNV-1a 64: the one hash of the project (configs, vocabularies, parameter
  * replicas). Not cryptographic: it tells apart inputs that differ by
  * accident, which is all these checks need. */
-#ifndef RD_IO_HASH_H
-#define RD_IO_HASH_H
+#ifndef RD_IO_CORE_HASH_H
+#define RD_IO_CORE_HASH_H
 
 #include <stddef.h>
 #include <stdint.h>

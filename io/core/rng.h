@@ -5,8 +5,8 @@
  * thread that names the same stream gets the same numbers, which is what makes
  * dp x tp runs equal a single process and resumed runs equal uninterrupted
  * ones. The state is four words and can be stored in a checkpoint as is. */
-#ifndef RD_IO_RNG_H
-#define RD_IO_RNG_H
+#ifndef RD_IO_CORE_RNG_H
+#define RD_IO_CORE_RNG_H
 
 #include <stdint.h>
 

@@ -11,8 +11,8 @@
  * numbers (jansson writes them as "%.<n>g", with ".0" added to integral
  * values so they read back as numbers with a fraction, and the exponent
  * without "+" and leading zeros: 1e30, 1e-5). */
-#ifndef RD_IO_JSON_H
-#define RD_IO_JSON_H
+#ifndef RD_IO_CORE_JSON_H
+#define RD_IO_CORE_JSON_H
 
 #include <jansson.h>
 #include <stddef.h>
@@ -50,7 +50,7 @@ json_t *rd_json_sig(double v, int digits);
  * *text is malloc'd, *n its length. Errors name what. */
 int rd_json_dump(const json_t *v, size_t flags, const char *what, char **text, size_t *n);
 
-/* rd_json_dump into path, written atomically (io/fs.h). */
+/* rd_json_dump into path, written atomically (io/core/fs.h). */
 int rd_json_write_atomic(const char *path, const json_t *v, size_t flags);
 
 #endif

@@ -5,8 +5,8 @@
  * user: it names the file, dataset, YAML line or tensor at fault. Drivers in
  * stages/ print it and decide whether to exit or abort. The message buffer is
  * thread-local so OpenMP workers cannot clobber each other's errors. */
-#ifndef RD_IO_ERR_H
-#define RD_IO_ERR_H
+#ifndef RD_IO_CORE_ERR_H
+#define RD_IO_CORE_ERR_H
 
 #include <stdarg.h>
 #include <stddef.h>

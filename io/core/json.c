@@ -1,5 +1,5 @@
-/* libjansson behind rediff's status codes and messages (io/json.h). */
-#include "io/json.h"
+/* libjansson behind rediff's status codes and messages (io/core/json.h). */
+#include "io/core/json.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io/err.h"
-#include "io/fs.h"
+#include "io/core/err.h"
+#include "io/core/fs.h"
 
 static int code_of(const json_error_t *e) {
   return json_error_code(e) == json_error_out_of_memory ? RD_ENOMEM : RD_EINVAL;

@@ -1,4 +1,4 @@
-#include "io/rng.h"
+#include "io/core/rng.h"
 
 #include <math.h>
 

@@ -1,4 +1,4 @@
-#include "io/err.h"
+#include "io/core/err.h"
 
 #include <stdio.h>
 #include <stdlib.h>
