@@ -126,8 +126,8 @@ const rd_cfg_key rd_cfg_keys[] = {
     INT("parallel.ranks", parallel.ranks, "2", 1, 1 << 20, "MPI ranks per stage (rediff pipeline)"),
     INT("parallel.tp", parallel.tp, "1", 1, 1024, "tensor-parallel size; dp = ranks / tp"),
 
-    ENUM("runtime.device", runtime.device, "cpu", rd_devices, "where the model runs"),
-    ENUM("runtime.precision", runtime.precision, "fp32", rd_precisions, "storage precision (bf16: cuda only)"),
+    ENUM("runtime.device", runtime.device, "cpu", rd_devices, "where the model runs (cuda needs a build with a CUDA backend; this version has none)"),
+    ENUM("runtime.precision", runtime.precision, "fp32", rd_precisions, "storage precision (bf16 needs device cuda)"),
 
     STR("slurm.partition", slurm.partition, "\"\"", 0, "--partition (empty: the cluster's default)"),
     STR("slurm.account", slurm.account, "\"\"", 0, "--account (empty: none)"),

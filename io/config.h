@@ -183,7 +183,11 @@ void rd_config_defaults(rd_config *cfg);
 int rd_config_load(rd_config *cfg, const char *path, const char *const *overrides, int n_overrides);
 /* Applies one "key.path=value" override, validated like a file value. */
 int rd_config_set(rd_config *cfg, const char *assignment);
-/* Cross-key checks (patch divides image_size, min <= max objects, ...). */
+/* Cross-key checks (patch divides image_size, min <= max objects, ...), and
+ * runtime.device / runtime.precision against the model backends compiled
+ * in: without a CUDA backend (RD_MODEL_CUDA undefined, as in every build of
+ * this version) device cuda is refused, and so is precision bf16, which
+ * needs it. */
 int rd_config_validate(const rd_config *cfg);
 /* Writes the effective config as YAML that loads back to the same config. */
 int rd_config_emit(const rd_config *cfg, FILE *out);

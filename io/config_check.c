@@ -1,5 +1,6 @@
 /* rd_config_validate: every key in its range, and the rules across keys
- * (divisibility for tensor parallel, list contents, Slurm limits). Each
+ * (divisibility for tensor parallel, list contents, Slurm limits, the device
+ * and precision this build can run). Each
  * failure names the keys it is about, so io/config_load.c can place the
  * message at the one the user set last. */
 #include "io/config.h"
@@ -177,6 +178,40 @@ static int check_slurm(const rd_slurm_cfg *s, rd_cfg_blame *b) {
   return RD_OK;
 }
 
+/* Whether this build holds a CUDA model backend. CMakeLists.txt defines
+ * RD_MODEL_CUDA where it compiles one (this version has none), so the one
+ * switch there decides what runtime.device may say. A constant, not an
+ * #ifdef around the check, so both branches keep compiling. */
+#ifdef RD_MODEL_CUDA
+enum { rd_model_cuda = 1 };
+#else
+enum { rd_model_cuda = 0 };
+#endif
+
+/* runtime.device and runtime.precision against what this build can run.
+ * Checked with the config, not when the model starts: every command that
+ * reads a config (a stage on every rank, `rediff pipeline`, `rediff submit`
+ * before it writes or queues a job) then refuses it before any work, where
+ * a device the build lacks would otherwise train fp32 on the CPU unsaid. */
+static int check_runtime(const rd_runtime_cfg *r, rd_cfg_blame *b) {
+  int cuda = strcmp(r->device, "cuda") == 0, bf16 = strcmp(r->precision, "bf16") == 0;
+  if (cuda && !rd_model_cuda)
+    return bad(b, "runtime.device",
+               "runtime.device is cuda, but this build of rediff runs the model on the CPU only: the CUDA "
+               "path is not built; set runtime.device: cpu%s",
+               bf16 ? " and runtime.precision: fp32" : "");
+  /* Without a CUDA backend only precision can change, so the message is
+   * placed at it, not at a device line set later. */
+  if (bf16 && !cuda)
+    return bad(b, rd_model_cuda ? "runtime.precision runtime.device" : "runtime.precision",
+               "runtime.precision is bf16, but bf16 storage needs %s",
+               rd_model_cuda ? "runtime.device: cuda (the CPU path computes in fp32); set runtime.device: cuda "
+                               "or runtime.precision: fp32"
+                             : "runtime.device: cuda, and this build of rediff runs the model on the CPU only "
+                               "(fp32); set runtime.precision: fp32");
+  return RD_OK;
+}
+
 static int check_cross(const rd_config *c, rd_cfg_blame *b) {
   const rd_model_cfg *m = &c->model;
   if (m->image_size % m->patch)
@@ -276,9 +311,7 @@ static int check_cross(const rd_config *c, rd_cfg_blame *b) {
 
   if (strcmp(c->expert.kind, "command") == 0 && !c->expert.command[0])
     return bad(b, "expert.kind expert.command", "expert.command is required when expert.kind is 'command'");
-  if (strcmp(c->runtime.precision, "bf16") == 0 && strcmp(c->runtime.device, "cuda") != 0)
-    return bad(b, "runtime.precision runtime.device",
-               "runtime.precision bf16 needs runtime.device cuda (the CPU path computes in fp32)");
+  RD_TRY(check_runtime(&c->runtime, b));
 
   return check_slurm(&c->slurm, b);
 }

@@ -1,5 +1,6 @@
-/* Collectives on host buffers with MPI. The NCCL backend of a CUDA build
- * goes in its own file and is chosen by rd_comm.backend in each call here. */
+/* Collectives on host buffers with MPI. An NCCL backend (for a CUDA model
+ * backend, which this version lacks) would go in its own file, chosen by
+ * rd_comm.backend in each call here. */
 #include "mpi/coll.h"
 
 #include <limits.h>

@@ -2,9 +2,10 @@
  *
  * Every call takes an rd_comm, a handle for a group of ranks and the backend
  * that moves the bytes. Today there is one backend, MPI on host buffers. A
- * CUDA build adds NCCL on device buffers behind these same calls (the rd_comm
- * then also carries the NCCL communicator, set up from the MPI one by sharing
- * the NCCL id with MPI_Bcast), so callers never name MPI or NCCL.
+ * CUDA backend (none in this version) would add NCCL on device buffers behind
+ * these same calls (the rd_comm then also carrying the NCCL communicator, set
+ * up from the MPI one by sharing the NCCL id with MPI_Bcast), so callers never
+ * name MPI or NCCL.
  *
  * Every call is collective over the rd_comm: all its ranks call it in the
  * same order with the same counts (and the same root). Counts are elements

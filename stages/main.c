@@ -45,7 +45,7 @@ static void usage(FILE *out) {
              rd_commands[i].sub ? rd_commands[i].sub : "");
     fprintf(out, "  %-16s %s\n", name, rd_commands[i].help);
   }
-  fprintf(out, "  %-16s %s\n", "--version", "version, commit and build options (CUDA, NCCL, HDF5)");
+  fprintf(out, "  %-16s %s\n", "--version", "version, commit and what was built (model backends, HDF5)");
   fprintf(out, "\nWithout -c the embedded default config (configs/tiny.yaml's values) is used.\n");
 }
 

@@ -44,7 +44,7 @@ expect_exit 1 "bad.yaml:2:3: unknown key 'model.d_modle'" "$REDIFF" data synth -
 expect_exit 1 "data.n_train wants an integer" "$REDIFF" data synth --run-dir "$tmp/r2" --set data.n_train=many
 expect_exit 2 "unknown command" "$REDIFF" frobnicate
 expect_exit 2 "unknown command 'generat' (did you mean 'generate'?" "$REDIFF" generat
-"$REDIFF" --version | grep -Eq '^rediff [0-9]+\.[0-9]+\.[0-9]+ \(commit ([0-9a-f]+|unknown); CUDA (ON|OFF), NCCL (ON|OFF), HDF5 ' \
+"$REDIFF" --version | grep -Eq '^rediff [0-9]+\.[0-9]+\.[0-9]+ \(commit ([0-9a-f]+|unknown); model backends: cpu[ ,].*, HDF5 ' \
   || fail "rediff --version: version, commit and build options"
 expect_exit 2 "does not take --index" "$REDIFF" data synth --index 3
 expect_exit 2 "usage: rediff data show" "$REDIFF" data show "$run/data/eval-00000.h5"

@@ -341,8 +341,75 @@ static void test_required(void) {
   const char *unset[] = {"expert.command="};
   CHECK_ERR(rd_config_load(&c, put("cmd.yaml", "expert:\n  kind: command\n  command: x\n"), unset, 1),
             "--set expert.command=: expert.command is required when expert.kind is 'command'");
-  CHECK_SET_ERR("runtime.precision=bf16",
-                "--set runtime.precision=bf16: runtime.precision bf16 needs runtime.device cuda");
+}
+
+/* expr fails with RD_EINVAL and exactly the message want, place included
+ * (CHECK_ERR asks only that the message hold it). */
+#define CHECK_EXACT_ERR(expr, want)                                                                          \
+  do {                                                                                                       \
+    rd_err_clear();                                                                                          \
+    int s_ = (expr);                                                                                         \
+    CHECK_MSG(s_ == RD_EINVAL && strcmp(rd_err_msg(), (want)) == 0, "got %d \"%s\", want RD_EINVAL \"%s\"",   \
+              s_, rd_err_msg(), (want));                                                                     \
+  } while (0)
+
+/* runtime.device: cuda and runtime.precision: bf16 are refused where no CUDA
+ * model backend is compiled (every build of this version), with the place of
+ * the key and what to do; a build with one (RD_MODEL_CUDA) takes them. */
+static void test_runtime_device(void) {
+  char want[1024], path[RD_PATH_MAX];
+  rd_config c;
+  /* The shipped GPU-cluster example says what it will do, so it loads. */
+  snprintf(path, sizeof path, "%s/configs/cluster-gpu.yaml", rd_test_srcdir());
+  CHECK_OK(rd_config_load(&c, path, NULL, 0));
+  CHECK(strcmp(c.runtime.device, "cpu") == 0 && strcmp(c.runtime.precision, "fp32") == 0);
+  char cuda[256], both[256], bf16[256]; /* put's path is overwritten by the next put */
+  snprintf(cuda, sizeof cuda, "%s", put("cuda.yaml", "runtime:\n  device: cuda\n"));
+  snprintf(both, sizeof both, "%s", put("cuda_bf16.yaml", "runtime:\n  precision: bf16\n  device: cuda\n"));
+  snprintf(bf16, sizeof bf16, "%s", put("bf16.yaml", "runtime:\n  precision: bf16\n  device: cpu\n"));
+#ifndef RD_MODEL_CUDA
+  static const char no_cuda[] = "runtime.device is cuda, but this build of rediff runs the model on the CPU only: "
+                                "the CUDA path is not built; set runtime.device: cpu";
+  static const char no_bf16[] = "runtime.precision is bf16, but bf16 storage needs runtime.device: cuda, and this "
+                                "build of rediff runs the model on the CPU only (fp32); set runtime.precision: fp32";
+  snprintf(want, sizeof want, "%s:2:3: %s", cuda, no_cuda);
+  CHECK_EXACT_ERR(rd_config_load(&c, cuda, NULL, 0), want);
+  /* both keys to change are named at once, at the device's line */
+  snprintf(want, sizeof want, "%s:3:3: %s and runtime.precision: fp32", both, no_cuda);
+  CHECK_EXACT_ERR(rd_config_load(&c, both, NULL, 0), want);
+  /* placed at precision, the key to change, though device comes later */
+  snprintf(want, sizeof want, "%s:2:3: %s", bf16, no_bf16);
+  CHECK_EXACT_ERR(rd_config_load(&c, bf16, NULL, 0), want);
+  const char *set_cuda[] = {"runtime.device=cuda"}, *set_bf16[] = {"runtime.precision=bf16"};
+  snprintf(want, sizeof want, "--set runtime.device=cuda: %s", no_cuda);
+  CHECK_EXACT_ERR(rd_config_load(&c, NULL, set_cuda, 1), want);
+  snprintf(want, sizeof want, "--set runtime.precision=bf16: %s", no_bf16);
+  CHECK_EXACT_ERR(rd_config_load(&c, NULL, set_bf16, 1), want);
+  /* an override that fixes the file's device is taken */
+  const char *fix[] = {"runtime.device=cpu"};
+  CHECK_OK(rd_config_load(&c, cuda, fix, 1));
+  /* a struct filled by code is held to the same rule */
+  rd_config_defaults(&c);
+  snprintf(c.runtime.device, sizeof c.runtime.device, "cuda");
+  CHECK_EXACT_ERR(rd_config_validate(&c), no_cuda);
+#else
+  CHECK_OK(rd_config_load(&c, cuda, NULL, 0));
+  CHECK_OK(rd_config_load(&c, both, NULL, 0));
+  /* either key may change here: placed at the one set last */
+  snprintf(want, sizeof want, "%s:3:3: runtime.precision is bf16, but bf16 storage needs runtime.device: cuda",
+           bf16);
+  CHECK_ERR(rd_config_load(&c, bf16, NULL, 0), want);
+#endif
+  /* The defaults and the reference need no device: they stay available. */
+  rd_config_defaults(&c);
+  CHECK_OK(rd_config_validate(&c));
+  FILE *devnull = fopen("/dev/null", "w");
+  CHECK(devnull != NULL);
+  if (devnull) {
+    CHECK_OK(rd_config_doc(devnull));
+    CHECK_OK(rd_config_emit(&c, devnull));
+    fclose(devnull);
+  }
 }
 
 static void test_cross_key(void) {
@@ -488,8 +555,10 @@ static void test_roundtrip(void) {
   SETSTR(c.expert.kind, "command");
   SETSTR(c.expert.command, "python3 -c 'print(\"a: b\")' --x=[1, 2] {k: v} & | > %s");
   SETSTR(c.expert.length_policy, "drop");
-  SETSTR(c.runtime.device, "cuda");
+#ifdef RD_MODEL_CUDA
+  SETSTR(c.runtime.device, "cuda"); /* refused where no CUDA backend is built */
   SETSTR(c.runtime.precision, "bf16");
+#endif
   SETSTR(c.slurm.launcher, "mpirun");
   SETSTR(c.slurm.partition, "-dash");
   SETSTR(c.slurm.account, "null");
@@ -589,5 +658,5 @@ static void cleanup(void) {
 RD_TEST_MAIN("config", RD_CASE(test_defaults), RD_CASE(test_tiny_yaml), RD_CASE(test_empty_file),
              RD_CASE(test_values_load), RD_CASE(test_unknown_names), RD_CASE(test_wrong_type),
              RD_CASE(test_out_of_range), RD_CASE(test_bad_enum), RD_CASE(test_duplicates),
-             RD_CASE(test_malformed), RD_CASE(test_hostile_files), RD_CASE(test_required), RD_CASE(test_cross_key), RD_CASE(test_set),
+             RD_CASE(test_malformed), RD_CASE(test_hostile_files), RD_CASE(test_required), RD_CASE(test_cross_key), RD_CASE(test_runtime_device), RD_CASE(test_set),
              RD_CASE(test_roundtrip), RD_CASE(test_docs_in_sync), RD_CASE(cleanup))
