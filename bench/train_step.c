@@ -4,7 +4,7 @@
  *   train_step --sgemm N [--threads N] [--reps R]
  *   train_step -c CONFIG --memory [--batch B] [--vocab V]
  *
- * A step is what the trainer does (stages/train.c): zero the gradients,
+ * A step is what the trainer does (stages/train/train.c): zero the gradients,
  * forward, backward, gradient norm, clip, finiteness check, AdamW. The batch
  * is random (images, tokens, targets; every response position weighted), so
  * no data files are needed. Each mode prints one line of key=value pairs that

@@ -25,7 +25,7 @@ int rd_cmd_pipeline(const rd_cli *cli);
 /* The checkpoint folder (RUN_DIR-relative) a round starts from: ckpt/stage1
  * for round 1, ckpt/stage2_r<R-1> after. */
 int rd_round_model(int round, char *rel, size_t n);
-/* Slurm (stages/submit.c, stages/status.c) */
+/* Slurm (slurm/submit.c, stages/status.c) */
 int rd_cmd_submit(const rd_cli *cli);
 int rd_cmd_status(const rd_cli *cli);
 

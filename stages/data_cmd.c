@@ -13,7 +13,7 @@
 #include "io/shard.h"
 #include "io/vocab.h"
 #include "stages/commands.h"
-#include "stages/rundir.h"
+#include "stages/run/rundir.h"
 
 /* Eval samples take ids from here on, so the eval set does not change when
  * data.n_train does. */

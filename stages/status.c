@@ -15,8 +15,8 @@
 #include "io/core/proc.h"
 #include "io/metrics.h"
 #include "stages/commands.h"
-#include "stages/rundir.h"
-#include "stages/slurm.h"
+#include "stages/run/rundir.h"
+#include "slurm/slurm.h"
 
 #define LOG_LINES 10
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The per-step communication fields of the training log (stages/train.c)
+# The per-step communication fields of the training log (stages/train/train.c)
 # against the communication model (bench/scaling_model.py): every step of a
 # dp 2 run of base logs exactly the predicted payload on the dp group (the
 # gradient buffer and the loss) and none on the tp group, with seconds

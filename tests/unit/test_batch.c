@@ -3,8 +3,8 @@
 #include "io/core/rng.h"
 #include "io/vocab.h"
 #include "rd_test.h"
-#include "stages/batch.h"
-#include "stages/loader.h"
+#include "stages/train/batch.h"
+#include "stages/train/loader.h"
 
 #define L 24
 #define B 4

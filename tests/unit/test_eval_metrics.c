@@ -1,4 +1,4 @@
-/* The caption scores of `rediff eval` (stages/score.c): a reference caption
+/* The caption scores of `rediff eval` (stages/eval/score.c): a reference caption
  * is perfect, a hallucinated one loses exactly its changed fact, shuffled
  * words lose syntax, a repeated sentence shows as repetition, and the counts
  * of a split corpus add up to the counts of the whole; the bootstrap
@@ -11,7 +11,7 @@
 #include "io/core/rng.h"
 #include "io/vocab.h"
 #include "rd_test.h"
-#include "stages/score.h"
+#include "stages/eval/score.h"
 
 enum { N = 24, L = 64 };
 

@@ -1,4 +1,4 @@
-/* The blind control and the perception probe (stages/evalset.c), on a
+/* The blind control and the perception probe (stages/eval/evalset.c), on a
  * small shard of ShapesCap samples with stub models whose use of the image
  * is known: a stub that reads its image (it recognises the image and
  * answers with that sample's reference caption) loses F1 when each image
@@ -14,7 +14,7 @@
 #include "io/shard.h"
 #include "io/vocab.h"
 #include "rd_test.h"
-#include "stages/evalset.h"
+#include "stages/eval/evalset.h"
 
 enum { N = 40, L = 64, HW = 48 };
 

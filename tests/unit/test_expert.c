@@ -7,7 +7,7 @@
 #include "io/core/fs.h"
 #include "io/drafts.h"
 #include "rd_test.h"
-#include "stages/expert.h"
+#include "stages/expert/expert.h"
 
 #define LL 128
 
