@@ -71,6 +71,7 @@ def cfg_from(p, attrs):
     c.patch = int(m.get("patch", 16))
     c.vision_layers = int(m.get("vision_layers", 1))
     c.image_heads = int(m.get("image_heads", 0))
+    c.grid_pos = int(bool(m.get("grid_pos", False)))
     c.vision_d = p["vis.patch.w"].shape[0]
     c.vision_heads = int(m.get("vision_heads", 4))
     c.d_model = p["tok_emb"].shape[1]
@@ -115,10 +116,8 @@ def lm(p, c, img, prompt, x):
     tokens = torch.cat([prompt.expand(B, -1), x], 1)
     s = torch.cat([img, p["tok_emb"][tokens]], 1)
     T = s.shape[1]
-    cos, sin = vlm_ref.rope_tables(T, c.d_model // c.n_heads, c.rope_theta, torch.float64)
     atts = []
-    for l in range(c.n_layers):
-        s = vlm_ref.block(s, p, f"lm.{l}.", c.n_heads, cos, sin, c.norm_eps, c.image_heads, img.shape[1], atts)
+    s = vlm_ref.lm_blocks(s, p, c, img.shape[1], atts)
     r = s[:, T - x.shape[1]:]
     return vlm_ref.rmsnorm(r, p["lm.norm"], c.norm_eps) @ p["lm_head"].T, atts
 

@@ -88,6 +88,8 @@ class Dims:
         self.Tp = prompt_len if prompt_len is not None else len(cfg["data.prompt"].split())
         self.T = self.Np + self.Tp + self.L
         self.batch, self.accum = g("train.batch_size"), g("train.grad_accum")
+        self.grid_pos = cfg.get("model.grid_pos", "false") == "true"
+        self.K = g("model.cell_classes") if "model.cell_classes" in cfg else 0
 
     def tensors(self):
         """(numel, split) per tensor in model/vlm.c's table; split: None
@@ -99,6 +101,10 @@ class Dims:
             t += block(cv, self.fv)
         t += [(cv, None)]  # vision norm
         t += [(d * cv, None), (d, None), (d * d, None), (d, None)]  # projector, replicated
+        if self.grid_pos:
+            t += [(d, None), (self.Np * d, None)]  # image-token norm and grid-cell table
+        if self.K > 0:
+            t += [(self.K * d, None), (self.K, None)]  # perception head
         t += [(self.Vp * d, None)]  # token embedding, replicated
         for _ in range(self.nl):
             t += block(d, self.ff)
@@ -118,7 +124,7 @@ class Dims:
         """Forward + backward FLOPs of one sample: 6 per weight per token for
         the matmuls, 12 T^2 C per attention layer (QK^T and AV)."""
         d, cv, pd = self.d, self.cv, self.patch * self.patch * 3
-        vis = self.Np * (cv * pd + self.nv * (4 * cv * cv + 3 * cv * self.fv) + d * cv + d * d)
+        vis = self.Np * (cv * pd + self.nv * (4 * cv * cv + 3 * cv * self.fv) + d * cv + d * d + self.K * d)
         lm = self.T * self.nl * (4 * d * d + 3 * d * self.ff)
         head = self.L * self.Vp * d
         attn = self.nl * self.T ** 2 * d + self.nv * self.Np ** 2 * cv
@@ -129,11 +135,11 @@ class Dims:
 
 def dp_bytes(dims, dp, tp):
     """Payload on the dp group per optimizer step and rank: the local
-    gradient buffer in fp32 (bucketed all-reduce) and the step's loss
-    (one double). Nothing on one rank."""
+    gradient buffer in fp32 (bucketed all-reduce) and the step's two
+    losses, caption and perception (two doubles). Nothing on one rank."""
     if dp == 1:
         return {}
-    return {"gradients": 4 * dims.grad_floats(tp), "loss": 8}
+    return {"gradients": 4 * dims.grad_floats(tp), "loss": 16}
 
 
 def tp_bytes(dims, tp, micro, accum):

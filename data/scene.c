@@ -87,6 +87,20 @@ int rd_scene_at(const rd_scene *s, int row, int col) {
   return -1;
 }
 
+int rd_scene_cell_classes(const rd_scene *s, int g, int32_t *out) {
+  if (g < RD_GRID || g % RD_GRID)
+    return rd_err(RD_EINVAL, "a %d x %d patch grid does not divide into the %d x %d cells of a scene", g, g,
+                  RD_GRID, RD_GRID);
+  const int per = g / RD_GRID;
+  for (int i = 0; i < g; i++)
+    for (int j = 0; j < g; j++) {
+      int k = rd_scene_at(s, i / per, j / per);
+      const rd_object *o = &s->obj[k < 0 ? 0 : k];
+      out[i * g + j] = k < 0 ? 0 : 1 + (o->shape * RD_COLOURS + o->colour) * RD_SIZES + o->size;
+    }
+  return RD_OK;
+}
+
 int rd_scene_find(const rd_scene *s, int colour, int shape) {
   for (int i = 0; i < s->n; i++)
     if (s->obj[i].colour == colour && s->obj[i].shape == shape) return i;

@@ -91,4 +91,12 @@ int rd_scene_unpack(const int32_t *in, int max_objects, rd_scene *s);
 int rd_scene_at(const rd_scene *s, int row, int col);
 int rd_scene_find(const rd_scene *s, int colour, int shape);
 
+/* What a grid cell holds, as one class: 0 empty, else
+ * 1 + (shape * RD_COLOURS + colour) * RD_SIZES + size. */
+#define RD_CELL_CLASSES (1 + RD_SHAPES * RD_COLOURS * RD_SIZES)
+/* out [g * g], row-major: the class of the cell under each of the g x g
+ * patches of the image (g a multiple of RD_GRID, so each patch lies in one
+ * cell). RD_EINVAL otherwise. */
+int rd_scene_cell_classes(const rd_scene *s, int g, int32_t *out);
+
 #endif

@@ -57,6 +57,8 @@ const rd_cfg_key rd_cfg_keys[] = {
     FLT("model.norm_eps", model.norm_eps, "1e-5", 0, 0.1, RD_CFG_LO_OPEN, "RMSNorm epsilon"),
     FLT("model.init_std", model.init_std, "0.02", 0, 1, RD_CFG_LO_OPEN, "standard deviation of the weight init"),
     BOOL("model.vision_fan_in", model.vision_fan_in, "true", "vision tower and projector matrices start at std 1 / sqrt(fan-in), not init_std"),
+    BOOL("model.grid_pos", model.grid_pos, "true", "image tokens are RMS-normed, carry a learned embedding of their grid cell and no rotary position; image heads rotate nothing"),
+    INT("model.cell_classes", model.cell_classes, "37", 0, 65536, "classes of the perception head on the image tokens (ShapesCap: 37, empty or shape x colour x size; 0: no head)"),
     INT("model.vocab_multiple", model.vocab_multiple, "16", 1, 4096, "vocabulary padded to a multiple of this"),
 
     INT("data.n_train", data.n_train, "16000", 1, BIG, "training samples"),
@@ -90,6 +92,7 @@ const rd_cfg_key rd_cfg_keys[] = {
     INT("train.max_bad_steps", train.max_bad_steps, "10", 1, 1 << 20, "non-finite steps in a row before the run stops"),
 
     INT("base.steps", base.steps, "1500", 0, BIG, "optimizer steps of mask-prediction training"),
+    FLT("base.perception", base.perception, "1.0", 0, 1e6, 0, "weight of the perception loss (each image token's grid cell, from the shard's scenes; 0: off)"),
 
     INT("stage1.steps", stage1.steps, "400", 0, BIG, "optimizer steps of revision training"),
     FLT("stage1.replace_prob", stage1.replace_prob, "0.1", 0, 1, 0, "syntax-noise probability q"),

@@ -42,6 +42,8 @@ typedef struct {
   double norm_eps;    /* RMSNorm epsilon */
   double init_std;    /* normal init scale of weight matrices */
   int vision_fan_in;  /* vision tower and projector matrices start at std 1/sqrt(fan-in) */
+  int grid_pos;       /* image tokens: normed, plus a learned embedding per grid cell, no RoPE; image heads unrotated */
+  int cell_classes;   /* classes of the perception head on the image tokens (0: no head) */
   int vocab_multiple; /* vocabulary padded to a multiple of this (tensor parallel) */
 } rd_model_cfg;
 
@@ -79,6 +81,7 @@ typedef struct {
 
 typedef struct {
   int steps;
+  double perception; /* weight of the perception loss on the image tokens (0: off) */
 } rd_base_cfg;
 
 typedef struct {

@@ -38,7 +38,7 @@ static int block_forward(const rd_tower *t, const rd_block_acts *a, const rd_blo
   const int N = B * t->T, C = t->C, H = t->H, hd = t->hd, dff = t->dff;
   rd_rmsnorm_forward(a->ln1, a->rstd1, a->x, w->attn_norm, N, C, eps);
   rd_matmul_forward(a->qkv, a->ln1, w->wqkv, NULL, N, C, 3 * H * hd);
-  rd_rope_forward(a->qkv, t->rope_cos, t->rope_sin, B, t->T, H, hd);
+  rd_rope_forward(a->qkv, t->rope_cos, t->rope_sin, B, t->T, H, hd, t->rope_h0);
   rd_attention_forward(a->atty, a->att, a->qkv, B, t->T, H, hd, t->img_heads, t->img_keys);
   rd_matmul_forward(a->x2, a->atty, w->wo, NULL, N, H * hd, C);
   RD_TRY(tp_sum(t, a->x2, (size_t)N * C));
@@ -76,7 +76,7 @@ static int block_backward(rd_tower *t, const rd_block_acts *a, const rd_block_w 
   rd_matmul_backward(t->datty, g->wo, NULL, t->dx, a->atty, w->wo, N, H * hd, C);
   memset(t->dqkv, 0, (size_t)N * 3 * H * hd * sizeof(float));
   rd_attention_backward(t->dqkv, t->work, t->datty, a->qkv, a->att, B, t->T, H, hd);
-  rd_rope_backward(t->dqkv, t->rope_cos, t->rope_sin, B, t->T, H, hd);
+  rd_rope_backward(t->dqkv, t->rope_cos, t->rope_sin, B, t->T, H, hd, t->rope_h0);
   memset(t->dln, 0, nc * sizeof(float));
   rd_matmul_backward(t->dln, g->wqkv, NULL, t->dqkv, a->ln1, w->wqkv, N, C, 3 * H * hd);
   RD_TRY(tp_sum(t, t->dln, nc));

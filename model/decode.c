@@ -266,7 +266,7 @@ int rd_decode(rd_vlm *m, const rd_decode_opts *o, const rd_decode_input *in, rd_
   for (int step = 0; step < o->steps && s == RD_OK; step++) {
     rd_decode_stepinfo si;
     s = rd_decode_plan(o, L, step, &si);
-    rd_batch b = {B, in->images, in->features, out->tokens, NULL, NULL};
+    rd_batch b = {B, in->images, in->features, out->tokens, NULL, NULL, NULL, 0.0f};
     if (s == RD_OK) s = rd_vlm_forward(m, &b, NULL);
     if (s != RD_OK) break;
     out->forward_passes++;

@@ -50,12 +50,14 @@ void rd_rmsnorm_backward(float *dinp, float *dweight, const float *dout, const f
  * LLaMA in Hugging Face transformers); angle = pos * theta^(-2i/hd).
  * Tables are [T, hd/2]. */
 void rd_rope_tables(float *cos_t, float *sin_t, int T, int hd, double theta);
-/* Rotates q and k of qkv [B, T, H*3*hd] in place at positions 0..T-1. */
+/* Rotates q and k of heads [h0, H) of qkv [B, T, H*3*hd] in place, row t
+ * of the sequence by row t of the tables; heads [0, h0) are left as they
+ * are (0 <= h0 <= H). */
 void rd_rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int H,
-                     int hd);
+                     int hd, int h0);
 /* The transpose rotation of a gradient, in place (RoPE is orthogonal). */
 void rd_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B, int T, int H,
-                      int hd);
+                      int hd, int h0);
 /* Bidirectional softmax(q k^T / sqrt(hd)) v per head. Heads [0, img_heads)
  * attend to keys [0, img_keys) only (their other probabilities are 0);
  * the rest attend to all T keys. img_heads = 0: no head is restricted.

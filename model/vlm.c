@@ -123,6 +123,23 @@ static void build_table(rd_vlm *m, table_builder *tb) {
   if (c->vision_fan_in && tb->t)
     for (int i = 0; i < tb->n; i++)
       if (tb->init[i] == INIT_NORMAL) tb->std[i] = 1.0 / sqrt((double)tb->t[i].shape[1]);
+  /* model.grid_pos: a learned vector per grid cell added to the image
+   * tokens at the LM's width, so a caption's place words can find a cell
+   * by what its token holds. Unit std, the scale of the projector's output,
+   * so the place is not drowned by the content (docs/model.md). */
+  m->t_img_norm = m->t_grid_pos = m->t_cell_w = m->t_cell_b = -1;
+  if (c->grid_pos) {
+    /* The projector's output is RMS-normed first, so the content keeps the
+     * scale of the place whatever the perception loss does to it. */
+    m->t_img_norm = add_norm(tb, "img.norm", d);
+    m->t_grid_pos = add(tb, "img.pos", m->Np, d, -1, INIT_NORMAL, (float)(1.0 / c->init_std), 0);
+  }
+  /* The perception head reads each image token before its place is added
+   * (docs/model.md, "The perception loss"). */
+  if (c->cell_classes > 0) {
+    m->t_cell_w = add_matrix(tb, "cell.w", c->cell_classes, d, -1, 1.0f);
+    m->t_cell_b = add_bias(tb, "cell.b", c->cell_classes);
+  }
   /* Replicated: a lookup needs no communication this way, and the table
    * (Vp x d) is small next to the LM; a vocab-parallel lookup would add an
    * all-reduce of the whole LM input per micro-batch. */
@@ -235,6 +252,25 @@ static size_t layout_acts(rd_vlm *m) {
   m->proj_g = take(m, &off, Nv * d);
   m->proj_out = take(m, &off, Nv * d);
   m->dproj_out = take(m, &off, Nv * d);
+  if (m->cfg.grid_pos) {
+    m->proj_lin = take(m, &off, Nv * d);
+    m->content = take(m, &off, Nv * d);
+    m->crstd = take(m, &off, Nv);
+    m->dcontent = take(m, &off, Nv * d);
+    m->dproj_lin = take(m, &off, Nv * d);
+  } else { /* the content is the projector's output, and so is its gradient */
+    m->proj_lin = m->content = m->proj_out;
+    m->dproj_lin = m->dcontent = m->dproj_out;
+  }
+  if (m->cfg.cell_classes > 0) {
+    size_t K = (size_t)m->cfg.cell_classes;
+    m->cell_logits = take(m, &off, Nv * K);
+    m->dcell_logits = take(m, &off, Nv * K);
+    m->cell_lse = take(m, &off, Nv);
+    m->cell_wv = take(m, &off, Nv);
+    m->cells = (int32_t *)take(m, &off, Nv);
+    m->cell_stats = (double *)take(m, &off, 4 * Nv); /* 2 Nv doubles */
+  }
   m->dproj_g = take(m, &off, Nv * d);
   m->dproj_h = take(m, &off, Nv * d);
   layout_tower(m, &m->lm, &off);
@@ -301,7 +337,7 @@ static void tower_dims(rd_tower *t, int nl, int C, int H, int dff, int T, const 
   t->dff = dff / p;
   t->T = T;
   t->tp = p > 1 ? tp : NULL;
-  t->img_heads = t->img_keys = 0;
+  t->img_heads = t->img_keys = t->rope_h0 = 0;
 }
 
 static int check_tp(const rd_model_cfg *c, int Vp, int p, int vision) {
@@ -358,6 +394,10 @@ int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int
     int first = m->tp_rank * m->lm.H, k = cfg->image_heads - first;
     m->lm.img_heads = k < 0 ? 0 : k > m->lm.H ? m->lm.H : k;
     m->lm.img_keys = m->Np;
+    /* With grid positions the image heads rotate neither queries nor keys:
+     * they find an image token by its content (grid cell included), the
+     * same from every text position. */
+    m->lm.rope_h0 = cfg->grid_pos ? m->lm.img_heads : 0;
   }
 
   table_builder tb = {0};
@@ -406,7 +446,16 @@ int rd_vlm_init_tp(rd_vlm *m, const rd_model_cfg *cfg, int vocab_size, const int
   m->lm.rope_cos = rd_calloc((size_t)m->T * m->lm.hd / 2 + 1, sizeof(float), "RoPE table");
   m->lm.rope_sin = rd_calloc((size_t)m->T * m->lm.hd / 2 + 1, sizeof(float), "RoPE table");
   if (!m->lm.rope_cos || !m->lm.rope_sin) goto fail;
-  rd_rope_tables(m->lm.rope_cos, m->lm.rope_sin, m->T, m->lm.hd, cfg->rope_theta);
+  if (cfg->grid_pos) {
+    /* Image rows at angle 0 (their place is in img.pos); the text counts
+     * from 0 at the first prompt token. */
+    const int half = m->lm.hd / 2, Nt = m->T - m->Np;
+    rd_rope_tables(m->lm.rope_cos + (size_t)m->Np * half, m->lm.rope_sin + (size_t)m->Np * half, Nt,
+                   m->lm.hd, cfg->rope_theta);
+    for (size_t i = 0; i < (size_t)m->Np * half; i++) m->lm.rope_cos[i] = 1.0f, m->lm.rope_sin[i] = 0.0f;
+  } else {
+    rd_rope_tables(m->lm.rope_cos, m->lm.rope_sin, m->T, m->lm.hd, cfg->rope_theta);
+  }
   if (m->vis.n_layers > 0) {
     m->vis.rope_cos = rd_calloc((size_t)m->Np * m->vis.hd / 2 + 1, sizeof(float), "RoPE table");
     m->vis.rope_sin = rd_calloc((size_t)m->Np * m->vis.hd / 2 + 1, sizeof(float), "RoPE table");

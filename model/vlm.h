@@ -53,6 +53,11 @@ typedef struct {
   const int32_t *x;       /* [B, L] response input tokens */
   const int32_t *y;       /* [B, L] targets, or NULL (logits only) */
   const float *w;         /* [B, L] loss weights, or NULL (logits only) */
+  /* The perception loss (a model with cell_classes > 0): the class of each
+   * image token's grid cell, each token's cross-entropy weighted by cell_w.
+   * NULL: no perception loss. */
+  const int32_t *cells;   /* [B, Np] in [0, cell_classes), or NULL */
+  float cell_w;
 } rd_batch;
 
 /* One transformer block's weights (or their gradients): views into a
@@ -90,9 +95,10 @@ typedef struct {
   /* local heads [0, img_heads) attend to keys [0, img_keys) only (the image
    * tokens of the LM; 0 in the vision tower) */
   int img_heads, img_keys;
+  int rope_h0;              /* local heads [0, rope_h0) are not rotated (model.grid_pos: the image heads) */
   const rd_comm *tp;        /* sums the row-parallel outputs; NULL: not split */
   int first;                /* table index of block 0's first tensor */
-  float *rope_cos, *rope_sin; /* [T, hd/2] */
+  float *rope_cos, *rope_sin; /* [T, hd/2]; with model.grid_pos the LM's image rows are angle 0 */
   rd_block_acts *acts;      /* [n_layers] */
   float *out;               /* [N, C] output of the last block */
   /* backward scratch, shared by the layers */
@@ -135,6 +141,8 @@ typedef struct {
 
   /* table indices of the single tensors (-1 when absent) */
   int t_patch_w, t_patch_b, t_pos, t_vnorm, t_proj_w1, t_proj_b1, t_proj_w2, t_proj_b2;
+  int t_img_norm, t_grid_pos; /* "img.norm" [d], "img.pos" [Np, d], with model.grid_pos */
+  int t_cell_w, t_cell_b;     /* "cell.w" [K, d], "cell.b" [K], with model.cell_classes = K > 0 */
   int t_tok_emb, t_lm_norm, t_lm_head;
 
   rd_tower vis, lm;
@@ -143,7 +151,15 @@ typedef struct {
   /* activations outside the towers; Nv = B*Np, Nr = B*L */
   float *patches;     /* [Nv, patch_dim] (or the copied features [Nv, Dv]) */
   float *vnorm, *vrstd; /* [Nv, Cv], [Nv] */
-  float *proj_h, *proj_g, *proj_out; /* [Nv, d] before GELU, after, output */
+  float *proj_h, *proj_g, *proj_out; /* [Nv, d] before GELU, after, the image tokens at the LM input */
+  /* with grid_pos: the projector's output proj_lin is normed into content,
+   * and proj_out = content + img.pos; without, all three are one buffer */
+  float *proj_lin, *content, *crstd; /* [Nv, d], [Nv, d], [Nv] */
+  float *cell_logits, *cell_lse;     /* [Nv, K], [Nv]: the perception head */
+  float *dcell_logits, *dcontent, *dproj_lin; /* [Nv, K], [Nv, d], [Nv, d] */
+  int32_t *cells;                    /* [Nv] copy of the last perception targets */
+  double *cell_stats;                /* [2, Nv] sums of exponentials, target logits */
+  float *cell_wv;                    /* [Nv] their weights */
   float *resp, *lnf, *rstdf; /* [Nr, d], [Nr, d], [Nr] */
   float *logits, *lse;       /* [Nr, Vl] this rank's columns, [Nr] */
   double *xstats;            /* [2, Nr] sum of exponentials, target logit */
@@ -159,7 +175,9 @@ typedef struct {
 
   int B;              /* batch of the last forward, 0 = none */
   int has_targets;
-  double loss;
+  int has_cells;      /* the last forward had perception targets */
+  double loss;        /* the caption loss of the last forward */
+  double cell_loss;   /* its perception loss (0 without cells) */
 } rd_vlm;
 
 /* prompt: the fixed instruction token ids. feature_dim 0: the model reads
@@ -187,7 +205,10 @@ void rd_vlm_memory(const rd_vlm *m, size_t *bytes_params, size_t *bytes_grads, s
 
 /* Forward on a batch (collective). With y and w set, *loss = sum_i w_i
  * CE(logits_i, y_i) (loss may be NULL), from the vocab-parallel
- * cross-entropy: the full rows of logits are never gathered. With both NULL
+ * cross-entropy: the full rows of logits are never gathered. With cells set
+ * too, m->cell_loss = cell_w * sum over image tokens of the perception
+ * head's cross-entropy (not part of *loss), and backward adds its
+ * gradient. With both NULL
  * only logits are computed, and under tp gathered to full rows on every
  * rank (decoding needs the whole distribution). The batch's arrays are
  * copied as needed and may change after the call. */

@@ -27,6 +27,18 @@ static int check_batch(const rd_vlm *m, const rd_batch *b) {
   if (m->feature_dim > 0 && !b->features)
     return rd_err(RD_EINVAL, "the model reads precomputed features but the batch has none");
   if (!b->x) return rd_err(RD_EINVAL, "the batch has no response tokens x");
+  if (b->cells) {
+    if (m->cfg.cell_classes <= 0)
+      return rd_err(RD_EINVAL, "the batch has perception targets but the model has no perception head "
+                               "(model.cell_classes is 0)");
+    if (!b->y) return rd_err(RD_EINVAL, "the batch has perception targets but no caption targets y");
+    if (!isfinite(b->cell_w) || b->cell_w < 0)
+      return rd_err(RD_EINVAL, "the perception weight %g is not a finite number >= 0", (double)b->cell_w);
+    for (size_t i = 0; i < (size_t)b->B * m->Np; i++)
+      if (b->cells[i] < 0 || b->cells[i] >= m->cfg.cell_classes)
+        return rd_err(RD_EINVAL, "cells[%zu][%zu] = %d is outside the perception classes [0, %d)",
+                      i / m->Np, i % m->Np, b->cells[i], m->cfg.cell_classes);
+  }
   if (!b->y != !b->w) return rd_err(RD_EINVAL, "the batch has targets y without weights w or the reverse");
   size_t n = (size_t)b->B * m->L;
   for (size_t i = 0; i < n; i++) {
@@ -64,7 +76,28 @@ static int encode_image(rd_vlm *m, const rd_batch *b) {
   }
   rd_matmul_forward(m->proj_h, proj_in, P(m->t_proj_w1), P(m->t_proj_b1), Nv, m->Din, d);
   rd_gelu_forward(m->proj_g, m->proj_h, (size_t)Nv * d);
-  rd_matmul_forward(m->proj_out, m->proj_g, P(m->t_proj_w2), P(m->t_proj_b2), Nv, d, d);
+  rd_matmul_forward(m->proj_lin, m->proj_g, P(m->t_proj_w2), P(m->t_proj_b2), Nv, d, d);
+  if (m->t_grid_pos >= 0) {
+    rd_rmsnorm_forward(m->content, m->crstd, m->proj_lin, P(m->t_img_norm), Nv, d, (float)m->cfg.norm_eps);
+    memcpy(m->proj_out, m->content, (size_t)Nv * d * sizeof(float));
+    rd_posemb_forward(m->proj_out, P(m->t_grid_pos), B, m->Np, d);
+  }
+  return RD_OK;
+}
+
+/* The perception loss: the head's logits [Nv, K] of the content tokens
+ * against the class of each token's cell. */
+static int cell_forward(rd_vlm *m, const rd_batch *b) {
+  const int Nv = b->B * m->Np, K = m->cfg.cell_classes, d = m->cfg.d_model;
+  memcpy(m->cells, b->cells, (size_t)Nv * sizeof(int32_t));
+  for (int i = 0; i < Nv; i++) m->cell_wv[i] = b->cell_w;
+  rd_matmul_forward(m->cell_logits, m->content, P(m->t_cell_w), P(m->t_cell_b), Nv, d, K);
+  /* the head is replicated under tp: every rank has the whole rows */
+  float *mx = m->cell_lse; /* the row max, then overwritten by the log-sum-exp */
+  double *sumexp = m->cell_stats, *target = m->cell_stats + Nv;
+  rd_xent_rowmax(mx, m->cell_logits, Nv, K, K);
+  rd_xent_rowstats(sumexp, target, m->cell_logits, mx, m->cells, m->cell_wv, Nv, K, K, 0);
+  m->cell_loss = rd_xent_finish(m->cell_lse, mx, sumexp, target, m->cell_wv, Nv);
   return RD_OK;
 }
 
@@ -126,7 +159,9 @@ int rd_vlm_forward(rd_vlm *m, const rd_batch *b, float *loss) {
   rd_matmul_forward(m->logits, m->lnf, P(m->t_lm_head), NULL, Nr, d, m->Vl);
 
   m->has_targets = b->y != NULL;
-  m->loss = 0.0;
+  m->has_cells = b->cells != NULL;
+  m->loss = m->cell_loss = 0.0;
+  if (m->has_cells) RD_TRY(cell_forward(m, b));
   if (m->has_targets) {
     memcpy(m->y, b->y, (size_t)Nr * sizeof(int32_t));
     memcpy(m->w, b->w, (size_t)Nr * sizeof(float));
@@ -179,8 +214,25 @@ int rd_vlm_backward(rd_vlm *m) {
   for (int s = 0; s < B; s++)
     memcpy(m->dproj_out + (size_t)s * Np * d, lm->dx + (size_t)s * T * d,
            (size_t)Np * d * sizeof(float));
+  /* d(content): through img.pos's add unchanged, plus the perception head's */
+  if (m->t_grid_pos >= 0) {
+    rd_posemb_backward(G(m->t_grid_pos), m->dproj_out, B, Np, d);
+    memcpy(m->dcontent, m->dproj_out, (size_t)Nv * d * sizeof(float));
+  }
+  if (m->has_cells) {
+    const int K = m->cfg.cell_classes;
+    memset(m->dcell_logits, 0, (size_t)Nv * K * sizeof(float));
+    rd_xent_backward(m->dcell_logits, m->cell_logits, m->cell_lse, m->cells, m->cell_wv, Nv, K, K);
+    rd_matmul_backward(m->dcontent, G(m->t_cell_w), G(m->t_cell_b), m->dcell_logits, m->content,
+                       P(m->t_cell_w), Nv, d, K);
+  }
+  if (m->t_grid_pos >= 0) {
+    memset(m->dproj_lin, 0, (size_t)Nv * d * sizeof(float));
+    rd_rmsnorm_backward(m->dproj_lin, G(m->t_img_norm), m->dcontent, m->proj_lin, P(m->t_img_norm), m->crstd,
+                        Nv, d);
+  }
   memset(m->dproj_g, 0, (size_t)Nv * d * sizeof(float));
-  rd_matmul_backward(m->dproj_g, G(m->t_proj_w2), G(m->t_proj_b2), m->dproj_out, m->proj_g,
+  rd_matmul_backward(m->dproj_g, G(m->t_proj_w2), G(m->t_proj_b2), m->dproj_lin, m->proj_g,
                      P(m->t_proj_w2), Nv, d, d);
   memset(m->dproj_h, 0, (size_t)Nv * d * sizeof(float));
   rd_gelu_backward(m->dproj_h, m->dproj_g, m->proj_h, (size_t)Nv * d);

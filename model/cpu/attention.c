@@ -19,17 +19,17 @@ void rd_rope_tables(float *cos_t, float *sin_t, int T, int hd, double theta) {
     }
 }
 
-/* Rotates q and k of every head at every position by +angle (dir = 1) or
- * -angle (dir = -1, the transpose, for gradients). */
+/* Rotates q and k of heads [h0, H) at every position by +angle (dir = 1)
+ * or -angle (dir = -1, the transpose, for gradients). */
 static void rope_apply(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int H,
-                       int hd, float dir) {
+                       int hd, int h0, float dir) {
   int half = hd / 2;
   size_t S = (size_t)3 * H * hd;
 #pragma omp parallel for schedule(static) if ((size_t)B * T * S > 32768)
   for (int bt = 0; bt < B * T; bt++) {
     int t = bt % T;
     const float *c = cos_t + (size_t)t * half, *s = sin_t + (size_t)t * half;
-    for (int h = 0; h < H; h++)
+    for (int h = h0; h < H; h++)
       for (int part = 0; part < 2; part++) { /* q, then k */
         float *x = qkv + bt * S + (size_t)h * 3 * hd + (size_t)part * hd;
         for (int i = 0; i < half; i++) {
@@ -42,13 +42,13 @@ static void rope_apply(float *qkv, const float *cos_t, const float *sin_t, int B
 }
 
 void rd_rope_forward(float *qkv, const float *cos_t, const float *sin_t, int B, int T, int H,
-                     int hd) {
-  rope_apply(qkv, cos_t, sin_t, B, T, H, hd, 1.0f);
+                     int hd, int h0) {
+  rope_apply(qkv, cos_t, sin_t, B, T, H, hd, h0, 1.0f);
 }
 
 void rd_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int B, int T, int H,
-                      int hd) {
-  rope_apply(dqkv, cos_t, sin_t, B, T, H, hd, -1.0f);
+                      int hd, int h0) {
+  rope_apply(dqkv, cos_t, sin_t, B, T, H, hd, h0, -1.0f);
 }
 
 void rd_attention_forward(float *out, float *att, const float *qkv, int B, int T, int H, int hd,

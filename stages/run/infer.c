@@ -89,7 +89,7 @@ int rd_infer_caption(void *ctx, const rd_decode_input *in, rd_decode_output *out
 int rd_infer_predict(void *ctx, int B, const uint8_t *images, const float *features, const int32_t *x,
                      int32_t *x0) {
   rd_vlm *m = ctx;
-  rd_batch b = {B, images, features, x, NULL, NULL};
+  rd_batch b = {B, images, features, x, NULL, NULL, NULL, 0.0f};
   RD_TRY(rd_vlm_forward(m, &b, NULL));
   rd_decode_opts o;
   rd_decode_opts_default(&o);

@@ -29,7 +29,8 @@ int rd_cmd_base(const rd_cli *cli) {
     if (env.is_root) printf("base: done already (%s/done/base)\n", env.cfg.run_dir);
   } else {
     if (s == RD_OK) s = rd_stage_agree(&env, rd_stage_vocab(&env));
-    rd_train_spec spec = {.stage = "base", .steps = env.cfg.base.steps, .build = rd_build_mask, .stop_at = stop_at};
+    rd_train_spec spec = {.stage = "base", .steps = env.cfg.base.steps, .build = rd_build_mask, .stop_at = stop_at,
+                          .perception = env.cfg.base.perception};
     if (s == RD_OK) s = rd_train_run(&env, &spec);
   }
   rd_stage_end(&env);

@@ -9,6 +9,7 @@
 
 #include "io/core/clock.h"
 #include "io/core/err.h"
+#include "data/scene.h"
 #include "io/core/fs.h"
 #include "model/ops.h"
 #include "mpi/check.h"
@@ -79,6 +80,31 @@ static int open_data(rd_trainer *t) {
   return rd_stage_open_data(t->env, "eval", &t->eval);
 }
 
+/* The perception loss needs a head of ShapesCap's classes, scenes in the
+ * shards and a patch grid that divides into the scene's cells. */
+static int perception_setup(rd_trainer *t) {
+  const rd_config *cfg = &t->env->cfg;
+  const int g = cfg->model.image_size / cfg->model.patch;
+  if (cfg->model.cell_classes != RD_CELL_CLASSES)
+    return rd_err(RD_EINVAL,
+                  "%s.perception is %g but model.cell_classes is %d: the perception loss classifies ShapesCap's "
+                  "cells into %d classes (set model.cell_classes: %d, or %s.perception: 0)",
+                  t->spec.stage, t->spec.perception, cfg->model.cell_classes, RD_CELL_CLASSES, RD_CELL_CLASSES,
+                  t->spec.stage);
+  if (t->train.info.scene_k <= 1 || t->train.info.scene_f != RD_SCENE_FIELDS)
+    return rd_err(RD_EINVAL,
+                  "%s.perception is %g but the training shards have no ShapesCap /scenes to take the classes from "
+                  "(set %s.perception: 0 for data without scenes)",
+                  t->spec.stage, t->spec.perception, t->spec.stage);
+  if (g % RD_GRID)
+    return rd_err(RD_EINVAL,
+                  "%s.perception needs a patch grid that divides into ShapesCap's %d x %d cells; model.image_size "
+                  "%d / model.patch %d gives %d x %d",
+                  t->spec.stage, RD_GRID, RD_GRID, cfg->model.image_size, cfg->model.patch, g, g);
+  RD_ALLOC(t->cells, (size_t)t->micro * t->model.Np, "perception classes");
+  return RD_OK;
+}
+
 static int setup(rd_trainer *t) {
   rd_stage_env *env = t->env;
   const rd_config *cfg = &env->cfg;
@@ -112,6 +138,7 @@ static int setup(rd_trainer *t) {
   RD_ALLOC(t->idx, (size_t)t->micro, "batch indices");
   RD_ALLOC(t->types, (size_t)t->micro * L, "token types");
   RD_ALLOC(t->rows, (size_t)t->micro, "batch rows");
+  if (t->spec.perception > 0) RD_TRY(perception_setup(t));
   RD_TRY(rd_ckpt_dir_path(t->ckpt_dir, sizeof t->ckpt_dir, cfg->run_dir, t->spec.stage, t->spec.round));
   if (env->is_root) {
     size_t bp, bg, bo, ba;
@@ -171,6 +198,22 @@ static rd_batch_ctx batch_ctx(const rd_trainer *t, int64_t step) {
   return c;
 }
 
+/* The perception classes of the n samples of the data batch, from their
+ * scenes (checked in setup: the shards have /scenes). */
+static int cell_classes(rd_trainer *t, int n) {
+  const rd_shard_info *in = &t->train.info;
+  const int g = t->env->cfg.model.image_size / t->env->cfg.model.patch, Np = t->model.Np;
+  for (int j = 0; j < n; j++) {
+    rd_scene s;
+    int st = rd_scene_unpack(t->data.scenes + (size_t)j * in->scene_k * in->scene_f, in->scene_k - 1, &s);
+    if (st != RD_OK)
+      return rd_err_wrap(st, "training sample %" PRId64 " (sample id %" PRId64 "), its scene", t->idx[j],
+                         t->data.sample_id[j]);
+    RD_TRY(rd_scene_cell_classes(&s, g, t->cells + (size_t)j * Np));
+  }
+  return RD_OK;
+}
+
 /* Reads samples idx[0..n) of set into the data batch and builds x, y, w
  * with build. */
 static int fill(rd_trainer *t, rd_shardset *set, const rd_batch_ctx *c, int n, int eval, rd_build_fn build) {
@@ -178,14 +221,21 @@ static int fill(rd_trainer *t, rd_shardset *set, const rd_batch_ctx *c, int n, i
   for (int j = 0; j < n; j++) RD_TRY(rd_shardset_read(set, t->idx[j], &t->data, j));
   for (int j = 0; j < n; j++)
     RD_TRY(build(t, c, &t->data, j, eval, t->x + (size_t)j * L, t->y + (size_t)j * L, t->w + (size_t)j * L));
+  if (!eval && t->cells) RD_TRY(cell_classes(t, n));
   return RD_OK;
 }
 
-static int forward_backward(rd_trainer *t, int n, int backward, double *loss) {
-  rd_batch b = {n, t->data.images, NULL, t->x, t->y, t->w};
+/* Adds one micro-batch's losses: loss[0] the stage's objective, loss[1] the
+ * perception loss (training steps with spec.perception > 0 only). */
+static int forward_backward(rd_trainer *t, int n, int backward, double loss[2]) {
+  const int with_cells = backward && t->cells;
+  const float cell_w =
+      with_cells ? (float)(t->spec.perception / ((double)t->model.Np * t->env->cfg.train.batch_size)) : 0.0f;
+  rd_batch b = {n, t->data.images, NULL, t->x, t->y, t->w, with_cells ? t->cells : NULL, cell_w};
   float l;
   RD_TRY(rd_vlm_forward(&t->model, &b, &l));
-  *loss += l;
+  loss[0] += l;
+  loss[1] += t->model.cell_loss;
   return backward ? rd_vlm_backward(&t->model) : RD_OK;
 }
 
@@ -199,7 +249,7 @@ int rd_train_eval_loss(rd_trainer *t, double *loss) {
    * objective, so the curves of all stages are comparable; the noise of
    * chunk k is keyed by k, so every evaluation sees the same masks. */
   c.batch_size = (int)total;
-  double sum = 0;
+  double sum[2] = {0, 0};
   for (int64_t first = 0, k = 0; first < total; first += G, k++) {
     int64_t len = total - first < G ? total - first : G, b, cnt;
     RD_TRY(rd_shardset_slice(len, t->env->grid.dp_rank, t->env->grid.dp_size, &b, &cnt));
@@ -207,10 +257,10 @@ int rd_train_eval_loss(rd_trainer *t, double *loss) {
     for (int64_t j = 0; j < cnt; j++) t->idx[j] = first + b + j;
     c.step = k;
     RD_TRY(fill(t, &t->eval, &c, (int)cnt, 1, rd_build_mask));
-    RD_TRY(forward_backward(t, (int)cnt, 0, &sum));
+    RD_TRY(forward_backward(t, (int)cnt, 0, sum));
   }
-  RD_TRY(rd_coll_allreduce_sum_f64(&t->env->grid.dp, &sum, 1));
-  *loss = sum;
+  RD_TRY(rd_coll_allreduce_sum_f64(&t->env->grid.dp, sum, 1));
+  *loss = sum[0];
   return RD_OK;
 }
 
@@ -229,12 +279,12 @@ static int poisoned(int64_t step) {
 }
 
 /* One optimizer step; *applied = 0 when it was skipped as non-finite. */
-static int train_step(rd_trainer *t, double *loss, double *gnorm, float *lr, int *applied) {
+static int train_step(rd_trainer *t, double *loss, double *perception, double *gnorm, float *lr, int *applied) {
   const rd_config *cfg = &t->env->cfg;
   rd_batch_ctx c = batch_ctx(t, t->step);
   const int per_accum = cfg->train.batch_size / t->accum;
   rd_vlm_zero_grad(&t->model);
-  double sum = 0;
+  double sum[2] = {0, 0};
   /* Weights carry the 1/B of the global batch, so summing over dp ranks
    * gives the global mean loss and gradient. The sum of each bucket starts
    * during the last micro-batch's backward, as soon as its gradients are
@@ -251,19 +301,20 @@ static int train_step(rd_trainer *t, double *loss, double *gnorm, float *lr, int
       t->model.grads_ready = grads_ready;
       t->model.grads_ready_ctx = &grad_sum;
     }
-    int s = forward_backward(t, t->micro, 1, &sum);
+    int s = forward_backward(t, t->micro, 1, sum);
     t->model.grads_ready = NULL;
     RD_TRY(s);
   }
   RD_TRY(rd_coll_buckets_end(&grad_sum));
-  if (t->env->grid.dp_size > 1) RD_TRY(rd_coll_allreduce_sum_f64(&t->env->grid.dp, &sum, 1));
-  if (poisoned(t->step + 1)) sum = NAN;
-  *loss = sum;
+  if (t->env->grid.dp_size > 1) RD_TRY(rd_coll_allreduce_sum_f64(&t->env->grid.dp, sum, 2));
+  if (poisoned(t->step + 1)) sum[0] = NAN;
+  *loss = sum[0];
+  *perception = sum[1];
   RD_TRY(rd_vlm_grad_norm(&t->model, gnorm));
   *lr = rd_lr_schedule((int)t->step + 1, (float)cfg->train.lr, cfg->train.warmup, t->spec.steps,
                        (float)cfg->train.min_lr_frac);
   /* The norm is non-finite when any gradient on any rank is. */
-  *applied = isfinite(sum) && isfinite(*gnorm);
+  *applied = isfinite(sum[0]) && isfinite(sum[1]) && isfinite(*gnorm);
   if (!*applied) return RD_OK;
   rd_adamw_cfg ac = {(float)cfg->train.beta1, (float)cfg->train.beta2, (float)cfg->train.adam_eps,
                      (float)cfg->train.weight_decay};
@@ -333,14 +384,14 @@ static int loop(rd_trainer *t) {
   /* A stage of 0 steps still leaves its model: the one it started from. */
   if (steps == 0) return save(t, loss);
   while (t->step < steps) {
-    double t0 = rd_clock_now(), gnorm;
+    double t0 = rd_clock_now(), gnorm, perception;
     float lr;
     int applied;
     /* This step's communication alone: the counters are per rank and local. */
     rd_comm_stats cdp, ctp;
     rd_comm_stats_reset(&t->env->grid.dp);
     rd_comm_stats_reset(&t->env->grid.tp);
-    RD_TRY(train_step(t, &loss, &gnorm, &lr, &applied));
+    RD_TRY(train_step(t, &loss, &perception, &gnorm, &lr, &applied));
     t->step++;
     double dt = rd_clock_now() - t0;
     rd_comm_stats_get(&t->env->grid.dp, &cdp);
@@ -362,12 +413,14 @@ static int loop(rd_trainer *t) {
     } else {
       t->bad_steps = 0;
     }
-    if (t->env->is_root && applied)
-      RD_TRY(RD_METRICS(&t->log, t->step, "train", rd_kv_num("loss", loss), rd_kv_num("lr", lr),
-                        rd_kv_num("grad_norm", gnorm), rd_kv_num("tokens_per_s", tokens_per_step / dt),
-                        rd_kv_num("step_s", dt), rd_kv_num("elapsed_s", rd_clock_now() - t_start),
-                        rd_kv_num("comm_dp_s", cdp.seconds), rd_kv_int("comm_dp_bytes", cdp.bytes),
-                        rd_kv_num("comm_tp_s", ctp.seconds), rd_kv_int("comm_tp_bytes", ctp.bytes)));
+    if (t->env->is_root && applied) {
+      rd_kv kv[] = {rd_kv_num("loss", loss), rd_kv_num("lr", lr), rd_kv_num("grad_norm", gnorm),
+                    rd_kv_num("tokens_per_s", tokens_per_step / dt), rd_kv_num("step_s", dt),
+                    rd_kv_num("elapsed_s", rd_clock_now() - t_start), rd_kv_num("comm_dp_s", cdp.seconds),
+                    rd_kv_int("comm_dp_bytes", cdp.bytes), rd_kv_num("comm_tp_s", ctp.seconds),
+                    rd_kv_int("comm_tp_bytes", ctp.bytes), rd_kv_num("perception", perception)};
+      RD_TRY(rd_metrics_write(&t->log, t->step, "train", kv, (int)(sizeof kv / sizeof kv[0]) - !t->cells));
+    }
     if (t->env->is_root) {
       char extra[64];
       snprintf(extra, sizeof extra, "loss %.4f", loss);
@@ -414,6 +467,7 @@ static void trainer_free(rd_trainer *t) {
   free(t->idx);
   free(t->types);
   free(t->rows);
+  free(t->cells);
   free(t->x);
   free(t->y);
   free(t->w);

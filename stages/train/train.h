@@ -38,6 +38,10 @@ typedef struct {
   int64_t stop_at;       /* > 0: act as if a stop signal came after this step (--stop-at) */
   rd_pick_fn pick;       /* NULL: every slot from the shuffled training set */
   void *pick_ctx;
+  /* > 0: the perception loss at this weight on every training step (base):
+   * each image token's grid cell classified by the model's perception head,
+   * the classes read from the shards' /scenes (docs/objectives.md) */
+  double perception;
 } rd_train_spec;
 
 struct rd_trainer {
@@ -55,6 +59,7 @@ struct rd_trainer {
   int8_t *types;         /* [micro, L] token types, for builders that keep them */
   int64_t *rows;         /* [micro] what the pick function chose beside idx */
   int64_t *idx;          /* [micro] dataset indices */
+  int32_t *cells;        /* [micro, Np] perception classes, with spec.perception > 0 */
   rd_ckpt_tensor *ct;    /* [n tensors] the model's table for checkpoints */
   int n_ct;
   char ckpt_dir[1024];

@@ -92,7 +92,7 @@ static void compare(const rd_grid *g) {
 
   batch b;
   make_batch(&b);
-  rd_batch rb = {B, b.images, NULL, b.x, b.y, b.w};
+  rd_batch rb = {B, b.images, NULL, b.x, b.y, b.w, NULL, 0.0f};
   float lw, lp;
   rd_vlm_zero_grad(&whole);
   rd_vlm_zero_grad(&part);
@@ -131,7 +131,7 @@ static void compare(const rd_grid *g) {
   free(all);
 
   /* Logits only: full rows gathered on every rank, padding -inf. */
-  rd_batch lb = {B, b.images, NULL, b.x, NULL, NULL};
+  rd_batch lb = {B, b.images, NULL, b.x, NULL, NULL, NULL, 0.0f};
   CHECK_OK(rd_vlm_forward(&whole, &lb, NULL));
   CHECK_OK(rd_vlm_forward(&part, &lb, NULL));
   const float *zw = rd_vlm_logits(&whole), *zp = rd_vlm_logits(&part);

@@ -40,16 +40,19 @@ def rope(x, cos, sin):
     return torch.cat([x1 * cos - x2 * sin, x2 * cos + x1 * sin], -1)
 
 
-def block(x, p, pre, H, cos, sin, eps, img_heads=0, img_keys=0, atts=None):
+def block(x, p, pre, H, cos, sin, eps, img_heads=0, img_keys=0, atts=None, rope_h0=0):
     """Pre-norm block: bidirectional attention with RoPE, then SwiGLU.
     Heads [0, img_heads) attend to keys [0, img_keys) only (the image
-    tokens); atts, a list, gets the probabilities [B, H, T, T]."""
+    tokens); heads [0, rope_h0) are not rotated; atts, a list, gets the
+    probabilities [B, H, T, T]."""
     B, T, C = x.shape
     hd = C // H
     h = rmsnorm(x, p[pre + "attn_norm"], eps)
     qkv = (h @ p[pre + "attn.wqkv"].T).view(B, T, H, 3, hd)  # rows [head][q|k|v][hd]
     q, k, v = (qkv[:, :, :, i].transpose(1, 2) for i in range(3))  # [B, H, T, hd]
-    q, k = rope(q, cos, sin), rope(k, cos, sin)
+    qr, kr = rope(q, cos, sin), rope(k, cos, sin)
+    q = torch.cat([q[:, :rope_h0], qr[:, rope_h0:]], 1)
+    k = torch.cat([k[:, :rope_h0], kr[:, rope_h0:]], 1)
     s = q @ k.transpose(-1, -2) / math.sqrt(hd)
     if img_heads > 0 and 0 < img_keys < T:
         s = s.clone()
@@ -88,21 +91,48 @@ def image_tokens(p, c, images, keep=None):
     h = rmsnorm(h, p["vis.norm"], eps)
     keep("vision norm", h)
     img = F.gelu(h @ p["proj.w1"].T + p["proj.b1"], approximate="tanh") @ p["proj.w2"].T + p["proj.b2"]
+    if "img.pos" in p:  # model.grid_pos: normed content plus a learned vector per grid cell
+        img = rmsnorm(img, p["img.norm"], eps)
+        keep("content", img)
+        img = img + p["img.pos"]
     keep("projector", img)
     return img
 
 
-def forward(p, c, prompt, images, x):
-    """Logits [B, L, Vp] at the response positions."""
+def lm_rope(c, Np, T, dt):
+    """The LM's RoPE tables [T, hd/2]: positions 0..T-1, or with
+    model.grid_pos the image rows at angle 0 and the text from 0."""
+    hd = c.d_model // c.n_heads
+    if not getattr(c, "grid_pos", 0):
+        return rope_tables(T, hd, c.rope_theta, dt)
+    cos, sin = rope_tables(T - Np, hd, c.rope_theta, dt)
+    return (torch.cat([torch.ones(Np, hd // 2, dtype=dt), cos]),
+            torch.cat([torch.zeros(Np, hd // 2, dtype=dt), sin]))
+
+
+def lm_blocks(s, p, c, Np, atts=None):
+    """The LM's blocks over the sequence s [B, T, d]."""
+    cos, sin = lm_rope(c, Np, s.shape[1], s.dtype)
+    ih = getattr(c, "image_heads", 0)
+    h0 = ih if getattr(c, "grid_pos", 0) else 0
+    for l in range(c.n_layers):
+        s = block(s, p, f"lm.{l}.", c.n_heads, cos, sin, c.norm_eps, ih, Np, atts, h0)
+    return s
+
+
+def forward(p, c, prompt, images, x, content=None):
+    """Logits [B, L, Vp] at the response positions. content, a list, gets
+    the image tokens before their grid cell is added (what the perception
+    head reads)."""
     B, eps, dt = images.shape[0], c.norm_eps, p["proj.w1"].dtype
-    img = image_tokens(p, c, images)
+    seen = {}
+    img = image_tokens(p, c, images, lambda name, t: seen.__setitem__(name, t))
+    if content is not None:
+        content.append(seen.get("content", img))
     tokens = torch.cat([prompt.expand(B, -1), x], 1)
     s = torch.cat([img, p["tok_emb"][tokens]], 1)
     T = s.shape[1]
-    cos, sin = rope_tables(T, c.d_model // c.n_heads, c.rope_theta, dt)
-    Np = img.shape[1]
-    for l in range(c.n_layers):
-        s = block(s, p, f"lm.{l}.", c.n_heads, cos, sin, eps, getattr(c, "image_heads", 0), Np)
+    s = lm_blocks(s, p, c, img.shape[1])
     r = s[:, T - x.shape[1]:]
     return rmsnorm(r, p["lm.norm"], eps) @ p["lm_head"].T
 
@@ -111,6 +141,18 @@ def weighted_ce(logits, y, w, V):
     """sum_i w_i CE(logits_i, y_i) over the real vocabulary columns."""
     ce = F.cross_entropy(logits[..., :V].reshape(-1, V), y.reshape(-1).long(), reduction="none")
     return (w.reshape(-1) * ce).sum()
+
+
+def objective(p, c, prompt, images, x, y, w, cells=None, cell_w=0.0):
+    """(caption loss, perception loss): what the C model minimises, the sum
+    of the two."""
+    content = []
+    loss = weighted_ce(forward(p, c, prompt, images, x, content), y, w, c.vocab)
+    if cells is None:
+        return loss, torch.zeros((), dtype=loss.dtype)
+    logits = content[0] @ p["cell.w"].T + p["cell.b"]
+    K = logits.shape[-1]
+    return loss, cell_w * F.cross_entropy(logits.reshape(-1, K), cells.reshape(-1).long(), reduction="sum")
 
 
 def lr_at(step, lr, warmup, total, min_frac):
@@ -140,14 +182,18 @@ def check(path):
     x = torch.tensor(f["batch/x"][()]).long()
     y = torch.tensor(f["batch/y"][()]).long()
     w = torch.tensor(f["batch/w"][()], dtype=torch.float64)
+    cells = torch.tensor(f["batch/cells"][()]).long() if "batch/cells" in f else None
+    cell_w = float(f.attrs.get("cell_w", 0.0))
     V = c.vocab
 
     rows = []  # (what, relative error)
     logits = forward(p, c, prompt, images, x)
-    loss = weighted_ce(logits, y, w, V)
-    loss.backward()
+    loss, closs = objective(p, c, prompt, images, x, y, w, cells, cell_w)
+    (loss + closs).backward()
     rows.append(("logits", rel_err(f["c/logits"][()][..., :V], logits.detach().numpy()[..., :V])))
     rows.append(("loss", rel_err(f["c/loss"][()], loss.item())))
+    if cells is not None:
+        rows.append(("perception loss", rel_err(f["c/cell_loss"][()], closs.item())))
     for n in names:
         rows.append(("grad " + n, rel_err(f["c/grad/" + n][()], p[n].grad.numpy())))
 
@@ -158,8 +204,8 @@ def check(path):
     losses = []
     for step in range(1, 6):
         opt.zero_grad()
-        loss = weighted_ce(forward(p, c, prompt, images, x), y, w, V)
-        loss.backward()
+        loss, closs = objective(p, c, prompt, images, x, y, w, cells, cell_w)
+        (loss + closs).backward()
         norm = math.sqrt(sum(float((p[n].grad ** 2).sum()) for n in names))
         if c.grad_clip > 0 and norm > c.grad_clip:
             for n in names:
@@ -167,7 +213,7 @@ def check(path):
         for gr in opt.param_groups:
             gr["lr"] = lr_at(step, c.lr, c.warmup, c.total_steps, c.min_lr_frac)
         opt.step()
-        losses.append(loss.item())
+        losses.append(loss.item() + closs.item())
     c_losses = f["c/losses_adamw"][()]
     for i in range(5):
         rows.append((f"adamw loss step {i + 1}", rel_err(c_losses[i], losses[i])))

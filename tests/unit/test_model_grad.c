@@ -34,11 +34,12 @@ static rd_model_cfg default_cfg(void) {
   return c;
 }
 
-/* A random batch: images, response tokens, targets, weights (some zero). */
+/* A random batch: images, response tokens, targets, weights (some zero),
+ * and perception classes when the model has a perception head. */
 typedef struct {
   uint8_t *images;
   float *features;
-  int32_t *x, *y;
+  int32_t *x, *y, *cells;
   float *w;
   rd_batch b;
 } test_batch;
@@ -60,8 +61,11 @@ static void make_batch(test_batch *tb, const rd_vlm *m, int B, uint64_t seed) {
     tb->y[i] = (int32_t)rd_rng_below(&r, (uint32_t)m->V);
     tb->w[i] = rd_rng_uniform(&r) < 0.3 ? 0.0f : (float)(0.5 + rd_rng_uniform(&r)) / m->L;
   }
+  const int K = m->cfg.cell_classes;
+  tb->cells = malloc(sizeof(int32_t) * B * m->Np);
+  for (int i = 0; i < B * m->Np; i++) tb->cells[i] = K > 0 ? (int32_t)rd_rng_below(&r, (uint32_t)K) : 0;
   tb->b = (rd_batch){B, m->feature_dim ? NULL : tb->images, m->feature_dim ? tb->features : NULL,
-                     tb->x, tb->y, tb->w};
+                     tb->x, tb->y, tb->w, K > 0 ? tb->cells : NULL, K > 0 ? 0.7f / (float)(B * m->Np) : 0.0f};
 }
 
 static void free_batch(test_batch *tb) {
@@ -70,12 +74,15 @@ static void free_batch(test_batch *tb) {
   free(tb->x);
   free(tb->y);
   free(tb->w);
+  free(tb->cells);
 }
 
 static double model_loss(rd_vlm *m, const rd_batch *b) {
   float loss = 0;
   rd_vlm_forward(m, b, &loss);
-  return m->loss; /* the double sum, finer than the float for differencing */
+  /* the double sums, finer than the float for differencing; backward's
+   * gradient is of both */
+  return m->loss + m->cell_loss;
 }
 
 /* For each tensor: the coordinate of its largest gradient and 4 random
@@ -172,6 +179,49 @@ static void whole_model_gradient(void) {
   grad_check(&m, &tb.b, "image heads");
   free_batch(&tb);
   rd_vlm_free(&m);
+  /* grid positions: img.pos on the image tokens, their RoPE rows at angle
+   * 0, the image head unrotated */
+  c.grid_pos = 1;
+  CHECK_OK(rd_vlm_init(&m, &c, 12, prompt, 3, 2, 0, 42));
+  const rd_tensor *gp = rd_vlm_find(&m, "img.pos");
+  CHECK(gp && gp->shape[0] == m.Np && gp->shape[1] == c.d_model && gp->split == -1 && !gp->decay);
+  CHECK(m.lm.rope_h0 == 1 && m.vis.rope_h0 == 0);
+  const int half = m.lm.hd / 2;
+  for (int i = 0; i < m.Np * half; i++) CHECK(m.lm.rope_cos[i] == 1.0f && m.lm.rope_sin[i] == 0.0f);
+  /* the first prompt token is text position 0, the second position 1 */
+  CHECK(m.lm.rope_cos[m.Np * half] == 1.0f && m.lm.rope_sin[(m.Np + 1) * half] != 0.0f);
+  make_batch(&tb, &m, 2, 12);
+  grad_check(&m, &tb.b, "grid positions");
+  free_batch(&tb);
+  rd_vlm_free(&m);
+  /* the perception head on the normed image tokens, its loss beside the
+   * caption loss; the same without grid positions (the head reads the
+   * projector's output) */
+  for (int gp = 1; gp >= 0; gp--) {
+    c.grid_pos = gp;
+    c.cell_classes = 5;
+    CHECK_OK(rd_vlm_init(&m, &c, 12, prompt, 3, 2, 0, 42));
+    const rd_tensor *cw = rd_vlm_find(&m, "cell.w");
+    CHECK(cw && cw->shape[0] == 5 && cw->shape[1] == c.d_model && cw->split == -1 && cw->decay);
+    make_batch(&tb, &m, 2, 13);
+    CHECK_OK(rd_vlm_forward(&m, &tb.b, NULL));
+    CHECK(m.cell_loss > 0 && isfinite(m.cell_loss));
+    grad_check(&m, &tb.b, gp ? "perception head, grid positions" : "perception head");
+    /* a class outside the head, and perception targets without caption targets, are refused */
+    tb.cells[3] = 5;
+    CHECK_ERR(rd_vlm_forward(&m, &tb.b, NULL), "cells[0][3] = 5 is outside the perception classes [0, 5)");
+    free_batch(&tb);
+    rd_vlm_free(&m);
+  }
+  c.cell_classes = 0;
+  CHECK_OK(rd_vlm_init(&m, &c, 12, prompt, 3, 2, 0, 42));
+  make_batch(&tb, &m, 2, 14);
+  int32_t cls[8] = {0};
+  tb.b.cells = cls;
+  CHECK_ERR(rd_vlm_forward(&m, &tb.b, NULL), "the model has no perception head");
+  free_batch(&tb);
+  rd_vlm_free(&m);
+  c.grid_pos = 0;
   c.image_heads = 3;
   CHECK_ERR(rd_vlm_init(&m, &c, 12, prompt, 3, 2, 0, 42), "model.image_heads (3)");
 }

@@ -152,12 +152,12 @@ typedef struct {
 static void rope_f(void *p) {
   at_ctx *c = p;
   memcpy(c->out, c->qkv, sizeof c->qkv);
-  rd_rope_forward(c->out, c->cos_t, c->sin_t, AB, AT, AH, AD);
+  rd_rope_forward(c->out, c->cos_t, c->sin_t, AB, AT, AH, AD, 0);
 }
 static void rope_b(void *p) {
   at_ctx *c = p;
   memcpy(c->tmp, c->dout, sizeof c->tmp);
-  rd_rope_backward(c->tmp, c->cos_t, c->sin_t, AB, AT, AH, AD);
+  rd_rope_backward(c->tmp, c->cos_t, c->sin_t, AB, AT, AH, AD, 0);
   for (int i = 0; i < AQ; i++) c->dqkv[i] += c->tmp[i];
 }
 static void att_f(void *p) {

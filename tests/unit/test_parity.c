@@ -80,11 +80,14 @@ static int write_tensors(hid_t f, const char *group, const rd_vlm *m, const floa
   return 0;
 }
 
-static void pytorch_parity(void) {
+/* The C model against tests/reference/vlm_ref.py on one configuration. */
+static void parity_case(int grid_pos) {
   rd_ops_set_threads(1);
   rd_model_cfg c = rd_test_model_cfg();
   c.init_std = 0.2;
   c.image_heads = 1; /* one LM head of two reads the image tokens only */
+  c.grid_pos = grid_pos;
+  c.cell_classes = grid_pos ? 5 : 0; /* the perception head with grid positions */
   const int V = 12, B = 2, Tp = 3;
   const int32_t prompt[3] = {1, 4, 7};
   /* AdamW run: warmup 2 of 5 steps, clipping that engages, weight decay */
@@ -106,7 +109,10 @@ static void pytorch_parity(void) {
     y[i] = (int32_t)rd_rng_below(&r, V);
     w[i] = i % 3 == 0 ? 0.0f : (float)(0.5 + rd_rng_uniform(&r)) / L;
   }
-  rd_batch b = {B, images, NULL, x, y, w};
+  int32_t cells[2 * 4];
+  for (int i = 0; i < B * 4; i++) cells[i] = (int32_t)rd_rng_below(&r, 5);
+  const float cell_w = 0.3f;
+  rd_batch b = {B, images, NULL, x, y, w, c.cell_classes ? cells : NULL, cell_w};
 
   char dir[] = "/tmp/rd_parity_XXXXXX", path[256];
   CHECK(mkdtemp(dir) != NULL);
@@ -120,7 +126,7 @@ static void pytorch_parity(void) {
                 {"d_ff", c.d_ff}, {"image_heads", c.image_heads}, {"vision_layers", c.vision_layers}, {"vision_d", c.vision_d},
                 {"vision_heads", c.vision_heads}, {"vision_d_ff", c.vision_d_ff},
                 {"image_size", c.image_size}, {"patch", c.patch}, {"gen_len", c.gen_len},
-                {"vocab", V}, {"warmup", warmup}, {"total_steps", total}};
+                {"grid_pos", c.grid_pos}, {"vocab", V}, {"warmup", warmup}, {"total_steps", total}};
   const struct {
     const char *k;
     double v;
@@ -138,6 +144,11 @@ static void pytorch_parity(void) {
   CHECK(write_ds(f, "batch/x", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, dl, x) == 0);
   CHECK(write_ds(f, "batch/y", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, dl, y) == 0);
   CHECK(write_ds(f, "batch/w", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 2, dl, w) == 0);
+  if (c.cell_classes) {
+    hsize_t dc[2] = {B, 4};
+    CHECK(write_ds(f, "batch/cells", H5T_NATIVE_INT32, H5T_STD_I32LE, 2, dc, cells) == 0);
+    CHECK(attr_double(f, "cell_w", cell_w) == 0);
+  }
 
   float loss;
   rd_vlm_zero_grad(&m);
@@ -152,6 +163,8 @@ static void pytorch_parity(void) {
     for (int v = V; v < m.Vp; v++) lg[i * m.Vp + v] = 0.0f;
   CHECK(write_ds(f, "c/logits", H5T_NATIVE_FLOAT, H5T_IEEE_F32LE, 3, dlog, lg) == 0);
   CHECK(write_ds(f, "c/loss", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, NULL, &dloss) == 0);
+  double dcell = m.cell_loss;
+  if (c.cell_classes) CHECK(write_ds(f, "c/cell_loss", H5T_NATIVE_DOUBLE, H5T_IEEE_F64LE, 0, NULL, &dcell) == 0);
   CHECK(write_tensors(f, "c/grad", &m, m.grads, 0) == 0);
   free(lg);
 
@@ -161,7 +174,7 @@ static void pytorch_parity(void) {
     rd_vlm_zero_grad(&m);
     CHECK_OK(rd_vlm_forward(&m, &b, &loss));
     CHECK_OK(rd_vlm_backward(&m));
-    losses[step - 1] = m.loss;
+    losses[step - 1] = m.loss + m.cell_loss;
     double gn;
     CHECK_OK(rd_vlm_grad_norm(&m, &gn));
     float scale = rd_clip_scale(gn, clip);
@@ -187,4 +200,9 @@ static void pytorch_parity(void) {
   rd_vlm_free(&m);
 }
 
-RD_TEST_MAIN("parity", RD_CASE(pytorch_parity))
+/* Image tokens at RoPE positions 0..Np-1 (model.grid_pos false). */
+static void pytorch_parity_sequence(void) { parity_case(0); }
+/* Grid-cell embeddings on the image tokens, image heads unrotated. */
+static void pytorch_parity_grid(void) { parity_case(1); }
+
+RD_TEST_MAIN("parity", RD_CASE(pytorch_parity_sequence), RD_CASE(pytorch_parity_grid))
